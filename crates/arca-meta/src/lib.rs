@@ -1,0 +1,182 @@
+//! Arca's metadata store.
+//!
+//! One trait, [`MetaStore`], with an embedded SQLite engine ([`Sqlite`]) as
+//! the default; a PostgreSQL engine for scale-out implements the same trait
+//! and must pass the same behaviour tests (`tests/behavior.rs`).
+//!
+//! Every write that makes data visible is one transaction. Object writes are
+//! compare-and-swap on the current version ([`Expect`]), so concurrent
+//! writers to one key end with exactly one whole version, and appends cannot
+//! lose each other's bytes. Blobs that a write or delete stops referencing are
+//! queued as garbage in the same transaction, so a crash never leaks them and
+//! never deletes a blob that is still referenced.
+
+#![warn(missing_docs)]
+
+mod model;
+mod sqlite;
+
+pub use model::*;
+pub use sqlite::Sqlite;
+
+/// Errors of the metadata store.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// The named bucket does not exist.
+    #[error("no such bucket")]
+    NoSuchBucket,
+    /// A bucket with that name exists already (owned by the given account).
+    #[error("bucket exists")]
+    BucketExists(Box<Bucket>),
+    /// The bucket still holds objects or unfinished uploads.
+    #[error("bucket not empty")]
+    BucketNotEmpty,
+    /// The multipart upload does not exist (never did, completed or aborted).
+    #[error("no such upload")]
+    NoSuchUpload,
+    /// The object's current state is not what the write expected.
+    #[error("object changed concurrently or precondition failed")]
+    Conflict(Option<Box<ObjectRecord>>),
+    /// The engine failed.
+    #[error("metadata engine: {0}")]
+    Engine(String),
+}
+
+/// What a conditional object write expects to find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// Overwrite whatever is there.
+    Any,
+    /// The key must not exist.
+    Absent,
+    /// The key must hold exactly this version with this size (appends).
+    Current {
+        /// Version id of the record read before the write.
+        version_id: String,
+        /// Its size.
+        size: u64,
+    },
+}
+
+/// Where a listing starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// From the first key.
+    First,
+    /// Strictly after this key.
+    After(String),
+    /// At or after these key bytes (used to skip a whole common prefix).
+    AtOrAfter(Vec<u8>),
+}
+
+/// The metadata store.
+///
+/// # Behavior
+/// - Listings are in byte-wise order of the UTF-8 key.
+/// - Writes that replace or delete records queue the blobs no longer
+///   referenced by any record; [`MetaStore::take_garbage`] hands them out.
+#[async_trait::async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    /// Creates an account unless one with that id exists.
+    async fn ensure_account(&self, account: Account) -> Result<(), MetaError>;
+    /// Stores an access key, replacing one with the same id.
+    async fn put_access_key(&self, key: AccessKey) -> Result<(), MetaError>;
+    /// Looks up an access key by id.
+    async fn get_access_key(&self, id: &str) -> Result<Option<AccessKey>, MetaError>;
+
+    /// Reads a deployment setting (e.g. which account is the root account).
+    async fn get_setting(&self, name: &str) -> Result<Option<String>, MetaError>;
+    /// Stores a deployment setting.
+    async fn put_setting(&self, name: &str, value: &str) -> Result<(), MetaError>;
+
+    /// Creates a bucket; [`MetaError::BucketExists`] if the name is taken.
+    async fn create_bucket(&self, bucket: Bucket) -> Result<(), MetaError>;
+    /// Reads a bucket.
+    async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>, MetaError>;
+    /// Replaces a bucket's settings (not its name).
+    async fn update_bucket(&self, bucket: Bucket) -> Result<(), MetaError>;
+    /// Buckets of `owner` whose name starts with `prefix`, after `marker`, sorted, at most `limit`.
+    async fn list_buckets(&self, owner: &str, prefix: &str, marker: &str, limit: usize) -> Result<Vec<Bucket>, MetaError>;
+    /// Deletes an empty bucket (no objects, no unfinished uploads).
+    async fn delete_bucket(&self, name: &str) -> Result<(), MetaError>;
+    /// Usage numbers.
+    async fn bucket_stat(&self, name: &str) -> Result<BucketStat, MetaError>;
+
+    /// Reads the current record of a key.
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, MetaError>;
+    /// Makes `record` the current version of its key if `expect` holds;
+    /// otherwise [`MetaError::Conflict`] with the current record.
+    async fn put_object(&self, record: ObjectRecord, expect: Expect) -> Result<(), MetaError>;
+    /// Deletes a key (no error when absent); returns whether it existed.
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, MetaError>;
+    /// Objects whose key starts with `prefix`, from `start`, at most `limit`.
+    async fn list_objects(&self, bucket: &str, prefix: &str, start: &Start, limit: usize) -> Result<Vec<ObjectRecord>, MetaError>;
+
+    /// Registers a new multipart upload.
+    async fn create_upload(&self, upload: Upload) -> Result<(), MetaError>;
+    /// Reads an upload.
+    async fn get_upload(&self, upload_id: &str) -> Result<Option<Upload>, MetaError>;
+    /// Uploads whose key starts with `prefix`, ordered by (key, upload id),
+    /// strictly after (`key_marker`, `upload_id_marker`) — an empty upload id
+    /// marker means after every upload of `key_marker` — or from `skip_to`.
+    async fn list_uploads(&self, bucket: &str, prefix: &str, start: &UploadStart, limit: usize) -> Result<Vec<Upload>, MetaError>;
+    /// Stores a part (replacing one with the same number);
+    /// [`MetaError::NoSuchUpload`] if the upload is gone.
+    async fn put_part(&self, upload_id: &str, part: Part) -> Result<(), MetaError>;
+    /// Parts with a number greater than `after`, ascending, at most `limit`.
+    async fn list_parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<Part>, MetaError>;
+    /// Atomically ends the upload and makes `record` the current version.
+    /// Parts whose blobs `record` does not use are discarded.
+    async fn complete_upload(&self, upload_id: &str, record: ObjectRecord, expect: Expect) -> Result<(), MetaError>;
+    /// Ends the upload and discards its parts.
+    async fn abort_upload(&self, upload_id: &str) -> Result<(), MetaError>;
+
+    /// Every blob id some record references (for orphan collection).
+    async fn referenced_blobs(&self) -> Result<Vec<String>, MetaError>;
+    /// Up to `limit` queued garbage blobs queued at or before `queued_before`.
+    async fn take_garbage(&self, queued_before: i64, limit: usize) -> Result<Vec<String>, MetaError>;
+    /// Forgets garbage entries once their blobs are deleted.
+    async fn forget_garbage(&self, blobs: &[String]) -> Result<(), MetaError>;
+}
+
+/// Where an uploads listing starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadStart {
+    /// From the first upload.
+    First,
+    /// Strictly after (key, upload id); empty upload id = after every upload of key.
+    After {
+        /// Key marker.
+        key: String,
+        /// Upload id marker.
+        upload_id: String,
+    },
+    /// At or after these key bytes (skips a common prefix).
+    AtOrAfter(Vec<u8>),
+}
+
+/// The smallest byte string greater than every string that starts with
+/// `prefix`, or `None` if there is none (prefix empty or all 0xFF).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut s = prefix.to_vec();
+    while let Some(last) = s.pop() {
+        if last < 0xFF {
+            s.push(last + 1);
+            return Some(s);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_successor;
+
+    #[test]
+    fn successor_of_prefixes() {
+        assert_eq!(prefix_successor(b"dir/"), Some(b"dir0".to_vec()));
+        assert_eq!(prefix_successor(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_successor(b"\xff\xff"), None);
+        assert_eq!(prefix_successor(b""), None);
+    }
+}

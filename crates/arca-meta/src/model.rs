@@ -1,0 +1,184 @@
+//! The records the metadata store keeps. Protocol-neutral: no header names,
+//! no XML; times are unix seconds (one-second resolution, as OSS lists them).
+
+use serde::{Deserialize, Serialize};
+
+/// An account (tenant). Everything else is owned by one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Numeric account UID, as in Alibaba Cloud ARNs.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created: i64,
+}
+
+/// An access key pair. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    /// The public id (`AccessKeyId`).
+    pub id: String,
+    /// The shared secret used for HMAC signatures.
+    pub secret: String,
+    /// The account the key acts for.
+    pub account_id: String,
+    /// Disabled keys authenticate nothing.
+    pub enabled: bool,
+    /// Creation time.
+    pub created: i64,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .field("account_id", &self.account_id)
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+/// A bucket and its settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Globally unique name.
+    pub name: String,
+    /// Owning account id.
+    pub owner: String,
+    /// Region id (e.g. `cn-hangzhou`) the bucket lives in and is served from.
+    pub region: String,
+    /// Canned ACL: `private`, `public-read`, `public-read-write`.
+    pub acl: String,
+    /// Default storage class.
+    pub storage_class: String,
+    /// `LRS` or `ZRS`.
+    pub redundancy: String,
+    /// Creation time.
+    pub created: i64,
+}
+
+/// What kind of object a record is, as OSS reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectKind {
+    /// Written by one PutObject or CopyObject.
+    Normal,
+    /// Assembled by CompleteMultipartUpload.
+    Multipart,
+    /// Created and grown by AppendObject.
+    Appendable,
+}
+
+/// A named user metadata entry (`x-oss-meta-<name>`). The value is kept as raw
+/// bytes: clients send raw UTF-8 and expect it back byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserMeta {
+    /// Lower-case name without the `x-oss-meta-` prefix.
+    pub name: String,
+    /// Raw value bytes.
+    pub value: Vec<u8>,
+}
+
+/// The descriptive attributes of an object (set at upload, replaced by a
+/// metadata-replacing copy).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectAttrs {
+    /// Media type; `application/octet-stream` when the client sent none.
+    pub content_type: String,
+    /// Stored standard headers, returned on GET/HEAD.
+    pub cache_control: Option<String>,
+    /// See [`ObjectAttrs::cache_control`].
+    pub content_disposition: Option<String>,
+    /// See [`ObjectAttrs::cache_control`].
+    pub content_encoding: Option<String>,
+    /// See [`ObjectAttrs::cache_control`].
+    pub content_language: Option<String>,
+    /// See [`ObjectAttrs::cache_control`].
+    pub expires: Option<String>,
+    /// User metadata, sorted by name.
+    pub user_meta: Vec<UserMeta>,
+    /// Object ACL: `default` (inherit the bucket's) or a canned ACL.
+    pub acl: String,
+    /// Storage class.
+    pub storage_class: String,
+}
+
+/// One contiguous run of the object's bytes, stored in one blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extent {
+    /// Blob id (see `arca-blob`).
+    pub blob: String,
+    /// Number of object bytes in this extent.
+    pub len: u64,
+}
+
+/// One object version: what it is and where its bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key (valid UTF-8, 1–1023 bytes).
+    pub key: String,
+    /// Random id fixed when this version was created; appends keep it.
+    pub version_id: String,
+    /// Normal, Multipart or Appendable.
+    pub kind: ObjectKind,
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag without quotes (upper-case hex MD5, or `<hex>-<parts>`).
+    pub etag: String,
+    /// CRC-64/XZ of the content.
+    pub crc64: u64,
+    /// Last modification time.
+    pub last_modified: i64,
+    /// Descriptive attributes.
+    pub attrs: ObjectAttrs,
+    /// The content, in order.
+    pub extents: Vec<Extent>,
+}
+
+/// An unfinished multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    /// Upload id: 32 upper-case hex characters, increasing in time order.
+    pub upload_id: String,
+    /// Bucket name.
+    pub bucket: String,
+    /// Target key.
+    pub key: String,
+    /// Initiation time.
+    pub initiated: i64,
+    /// Attributes the completed object will have.
+    pub attrs: ObjectAttrs,
+}
+
+/// One uploaded part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// 1–10000.
+    pub number: u32,
+    /// Where the part's bytes are.
+    pub blob: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Upper-case hex MD5 of the part, without quotes.
+    pub etag: String,
+    /// CRC-64/XZ of the part.
+    pub crc64: u64,
+    /// Upload time.
+    pub last_modified: i64,
+}
+
+/// Usage numbers of one bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BucketStat {
+    /// Sum of object sizes.
+    pub storage: u64,
+    /// Number of objects.
+    pub objects: u64,
+    /// Number of unfinished multipart uploads.
+    pub uploads: u64,
+    /// Newest object modification time (0 when empty).
+    pub last_modified: i64,
+}

@@ -1,0 +1,185 @@
+//! `arca`: the encrypted object store that speaks the Alibaba Cloud OSS API.
+
+mod config;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arca_blob::LocalDisk;
+use arca_core::{AccessKey, Account, Limits, ObjectService};
+use arca_meta::{MetaStore, Sqlite};
+use arca_oss::route::Addressing;
+use arca_oss::{OssConfig, OssServer};
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(name = "arca", version, about = "An encrypted object store that speaks the Alibaba Cloud OSS API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (embedded SQLite + local disk by default).
+    Serve {
+        /// TOML configuration file.
+        #[arg(long, env = "ARCA_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory (metadata database and blobs).
+        #[arg(long, env = "ARCA_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// OSS API address of the default region.
+        #[arg(long, env = "ARCA_LISTEN")]
+        listen: Option<String>,
+        /// Default region id.
+        #[arg(long, env = "ARCA_REGION")]
+        region: Option<String>,
+        /// Domain of region host names (`oss-<region>.<domain>`).
+        #[arg(long, env = "ARCA_DOMAIN")]
+        domain: Option<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, data_dir, listen, region, domain } => {
+            let cfg = Config::load(config.as_deref(), Overrides { data_dir, listen, region, domain })?;
+            init_logging(&cfg.log);
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
+        }
+    }
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    let meta: Arc<dyn MetaStore> = Arc::new(Sqlite::open(&cfg.data_dir.join("meta.sqlite"))?);
+    let blobs = Arc::new(LocalDisk::open(&cfg.data_dir)?);
+    let limits = Limits { garbage_delay: Duration::from_secs(cfg.garbage_delay_secs), ..Limits::default() };
+    let svc = ObjectService::new(meta.clone(), blobs, limits);
+
+    ensure_root_credentials(&*meta).await?;
+    // Nothing is in flight yet: every unreferenced blob or partial write is an orphan.
+    let orphans = svc.collect_orphans(Duration::ZERO).await?;
+    if orphans > 0 {
+        tracing::info!(count = orphans, "removed orphan blobs left by an earlier run");
+    }
+    svc.spawn_gc(Duration::from_secs(cfg.gc_interval_secs));
+
+    let regions = cfg.all_regions();
+    let mut listeners = Vec::new();
+    let mut endpoints = HashMap::new();
+    for r in &regions {
+        if let Some(addr) = &r.listen {
+            let l = TcpListener::bind(addr).await.with_context(|| format!("binding {addr} for region {}", r.name))?;
+            let local = l.local_addr()?;
+            endpoints.insert(r.name.clone(), r.endpoint.clone().unwrap_or_else(|| local.to_string()));
+            listeners.push((r.name.clone(), l, local));
+        } else if let Some(e) = &r.endpoint {
+            endpoints.insert(r.name.clone(), e.clone());
+        }
+    }
+    let oss = OssServer::new(
+        svc,
+        OssConfig {
+            addressing: Addressing { domain: cfg.domain.clone(), regions: regions.iter().map(|r| r.name.clone()).collect() },
+            endpoints,
+        },
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for (region, listener, local) in listeners {
+        tracing::info!(region = %region, address = %local, data_dir = %cfg.data_dir.display(), "OSS API listening");
+        println!("arca: OSS API for region {region} on http://{local}");
+        let mut rx = stop_rx.clone();
+        let server = oss.clone();
+        tasks.push(tokio::spawn(async move {
+            server
+                .serve(listener, region, async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await
+        }));
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}
+
+const ROOT_ACCOUNT: &str = "root_account_id";
+const ROOT_KEY: &str = "root_access_key_id";
+
+/// The root account and its access key: from `ARCA_ROOT_ACCESS_KEY_ID` /
+/// `ARCA_ROOT_ACCESS_KEY_SECRET` when set, else the one generated on the
+/// first start (printed once, then kept).
+async fn ensure_root_credentials(meta: &dyn MetaStore) -> anyhow::Result<()> {
+    let account_id = match meta.get_setting(ROOT_ACCOUNT).await? {
+        Some(id) => id,
+        None => {
+            let id = format!("1{:015}", rand::random::<u64>() % 1_000_000_000_000_000);
+            meta.ensure_account(Account { id: id.clone(), name: "root".into(), created: arca_core::now() }).await?;
+            meta.put_setting(ROOT_ACCOUNT, &id).await?;
+            id
+        }
+    };
+    let previous = meta.get_setting(ROOT_KEY).await?;
+    let env_id = std::env::var("ARCA_ROOT_ACCESS_KEY_ID").ok().filter(|s| !s.is_empty());
+    let env_secret = std::env::var("ARCA_ROOT_ACCESS_KEY_SECRET").ok().filter(|s| !s.is_empty());
+    let (id, secret, generated) = match (env_id, env_secret) {
+        (Some(id), Some(secret)) => (id, secret, false),
+        (Some(_), None) | (None, Some(_)) => {
+            anyhow::bail!("set both ARCA_ROOT_ACCESS_KEY_ID and ARCA_ROOT_ACCESS_KEY_SECRET, or neither")
+        }
+        (None, None) if previous.is_some() => return Ok(()),
+        (None, None) => (format!("LTAI{}", random_token(20)), random_token(30), true),
+    };
+    if let Some(old) = previous.filter(|old| *old != id)
+        && let Some(mut k) = meta.get_access_key(&old).await?
+    {
+        k.enabled = false;
+        meta.put_access_key(k).await?;
+        tracing::info!(access_key_id = %old, "previous root access key disabled");
+    }
+    meta.put_access_key(AccessKey { id: id.clone(), secret: secret.clone(), account_id, enabled: true, created: arca_core::now() })
+        .await?;
+    meta.put_setting(ROOT_KEY, &id).await?;
+    if generated {
+        println!("arca: generated the root access key (shown once; keep it):");
+        println!("  AccessKeyId:     {id}");
+        println!("  AccessKeySecret: {secret}");
+    }
+    Ok(())
+}
+
+fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..len).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect()
+}
