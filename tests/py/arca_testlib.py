@@ -181,8 +181,10 @@ class ArcaServer:
         return self.proc is not None and self.proc.poll() is None
 
     # -- lifecycle --------------------------------------------------------------
-    def start(self, timeout=START_TIMEOUT):
+    def start(self, timeout=START_TIMEOUT, **config_overrides):
+        """Start (or restart) on the same ports and data dir; keyword args add/override top-level config keys."""
         assert not self.is_running(), "server already running"
+        self.extra_config.update(config_overrides)
         if not os.path.exists(ARCA_BIN):
             raise RuntimeError("arca binary not found at %s (set ARCA_BIN)" % ARCA_BIN)
         self.write_config()

@@ -402,6 +402,15 @@ def test_v4_presigned_expired(bucket_v4, shifted_v4_clock):
     assert error_details(resp)["Code"] == "AccessDenied"
 
 
+def test_v4_presigned_dated_in_the_future(bucket_v4, shifted_v4_clock):
+    """A V4 URL whose x-oss-date lies more than 15 minutes ahead is not valid yet."""
+    bucket_v4.put_object("k", b"v")
+    shifted_v4_clock(30 * 60)
+    url = bucket_v4.sign_url("GET", "k", 60)
+    resp = requests.get(url)
+    assert resp.status_code == 403, resp.content
+
+
 # ---------------------------------------------------------------- anonymous
 
 

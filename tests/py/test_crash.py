@@ -69,6 +69,7 @@ def test_kill9_during_put_keeps_old_version(crash_server):
     # give the server a bounded chance to spool what it received into its data dir
     wait_until(lambda: dir_size(srv.data_dir) - base_size >= 16 * MiB, timeout=10)
     grown = dir_size(srv.data_dir) - base_size
+    print("killing after %d bytes sent; data dir grew by %d bytes" % (sent[0], grown))
     srv.kill9()
     resume.set()
     t.join(60)

@@ -119,6 +119,15 @@ def test_list_v1_awkward_keys_url_encoded(bucket):
         assert bucket.get_object(k).read() == b"x"
 
 
+def test_list_v1_awkward_keys_paging(bucket):
+    """NextMarker is URL-encoded too, and paging over awkward keys neither skips nor repeats one."""
+    put_keys(bucket, AWKWARD_KEYS)
+    expected = sorted(AWKWARD_KEYS, key=lambda k: k.encode("utf-8"))
+    assert [i.key for i in oss2.ObjectIterator(bucket, max_keys=3)] == expected
+    items = list(oss2.ObjectIterator(bucket, delimiter="/", max_keys=2))
+    assert [i.key for i in items if i.is_prefix()] == ["trailing/", "中文/", "阿里云/"]
+
+
 def test_list_v1_raw_encoding(server, bucket):
     put_keys(bucket, AWKWARD_KEYS)
     resp = raw_request(server.endpoint, "GET", bucket.bucket_name, "",

@@ -95,6 +95,8 @@ def test_1gib_streaming_put_get_bounded_rss(mem_server):
     assert download_md5.hexdigest() == upload_md5.hexdigest()
     assert sampler.samples > 5
     growth = sampler.peak - idle_kib
+    print("rss idle=%d KiB peak=%d KiB (put peak %d KiB) samples=%d" % (idle_kib, sampler.peak, put_peak_kib,
+                                                                      sampler.samples))
     assert growth < RSS_BUDGET_KIB, (
         "server RSS grew by %d KiB (idle %d KiB, peak %d KiB, peak during PUT %d KiB); budget %d KiB"
         % (growth, idle_kib, sampler.peak, put_peak_kib, RSS_BUDGET_KIB)

@@ -710,3 +710,27 @@ def test_key_starting_with_question_mark(server, auth, bucket):
     assert relaxed.put_object("?123.txt", b"q").status == 200
     assert relaxed.get_object("?123.txt").read() == b"q"
     assert relaxed.delete_object("?123.txt").status == 204
+
+
+# ---------------------------------------------------------------- early errors on uploads
+
+
+def test_early_error_on_large_upload_is_seen(server, auth, bucket):
+    """An upload rejected before its body is read must still yield the error response, not a broken pipe."""
+    data = os.urandom(8 * 1024 * 1024)
+    missing = oss2.Bucket(auth, server.endpoint, unique_bucket_name("nobkt"))
+    with pytest.raises(oss2.exceptions.NoSuchBucket):
+        missing.put_object("big", data)
+    bad = oss2.Bucket(oss2.Auth(_key_id(), "wrong-secret"), server.endpoint, bucket.bucket_name)
+    with pytest.raises(oss2.exceptions.SignatureDoesNotMatch):
+        bad.put_object("big", data)
+    # the same client keeps working afterwards
+    assert bucket.put_object("after", b"ok").status == 200
+    assert bucket.get_object("after").read() == b"ok"
+    assert not bucket.object_exists("big")
+
+
+def _key_id():
+    from arca_testlib import ACCESS_KEY_ID
+
+    return ACCESS_KEY_ID

@@ -19,10 +19,14 @@ pub enum CoreError {
     #[error("The specified key does not exist.")]
     NoSuchKey,
     /// The upload does not exist.
-    #[error("The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")]
+    #[error(
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )]
     NoSuchUpload,
     /// The bucket name is taken, or re-created with other settings.
-    #[error("The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.")]
+    #[error(
+        "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+    )]
     BucketAlreadyExists,
     /// DeleteBucket on a bucket with objects or uploads.
     #[error("The bucket you tried to delete is not empty.")]
@@ -34,7 +38,9 @@ pub enum CoreError {
     #[error("{0}")]
     AccessDenied(String),
     /// The bucket lives in another region; it must be addressed there.
-    #[error("The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.")]
+    #[error(
+        "The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint."
+    )]
     WrongRegion {
         /// The bucket's region.
         region: String,
@@ -62,10 +68,14 @@ pub enum CoreError {
     #[error("You did not provide the number of bytes specified by the Content-Length HTTP header.")]
     IncompleteBody,
     /// Complete named a part that is missing or has another ETag.
-    #[error("One or more of the specified parts could not be found or the specified entity tag might not have matched the part's entity tag.")]
+    #[error(
+        "One or more of the specified parts could not be found or the specified entity tag might not have matched the part's entity tag."
+    )]
     InvalidPart,
     /// Complete listed parts out of order.
-    #[error("The list of parts was not in ascending order. Parts list must be specified in order by part number.")]
+    #[error(
+        "The list of parts was not in ascending order. Parts list must be specified in order by part number."
+    )]
     InvalidPartOrder,
     /// Append at a position other than the current length.
     #[error("Position is not equal to file length")]
@@ -95,8 +105,16 @@ pub enum CoreError {
 
 impl CoreError {
     /// Shorthand for [`CoreError::InvalidArgument`].
-    pub fn invalid_argument(message: impl Into<String>, name: impl Into<String>, value: impl Into<String>) -> Self {
-        CoreError::InvalidArgument { message: message.into(), name: name.into(), value: value.into() }
+    pub fn invalid_argument(
+        message: impl Into<String>,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        CoreError::InvalidArgument {
+            message: message.into(),
+            name: name.into(),
+            value: value.into(),
+        }
     }
 
     pub(crate) fn internal(e: impl std::fmt::Display) -> Self {

@@ -28,7 +28,7 @@ pub use arca_meta::{
     AccessKey, Account, BucketStat, ObjectAttrs, ObjectKind, ObjectRecord, Part, Upload, UserMeta,
 };
 pub use error::CoreError;
-pub use list::{Listing, ListParams, UploadListing, UploadListParams};
+pub use list::{ListParams, Listing, UploadListParams, UploadListing};
 pub use multipart::{CompletePart, PartsPage};
 pub use objects::{AppendObject, Conditions, CopyObject, CopySource, PutObject};
 pub use stream::ByteStream;
@@ -51,7 +51,9 @@ impl Caller {
 
     /// A caller acting for `account`.
     pub fn account(account: impl Into<String>) -> Self {
-        Caller { account: Some(account.into()) }
+        Caller {
+            account: Some(account.into()),
+        }
     }
 }
 
@@ -119,7 +121,10 @@ pub struct ObjectService {
 
 /// Current time in unix seconds.
 pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Canned ACL values of buckets.
@@ -127,12 +132,22 @@ pub const BUCKET_ACLS: [&str; 3] = ["private", "public-read", "public-read-write
 /// Canned ACL values of objects (`default` inherits the bucket's).
 pub const OBJECT_ACLS: [&str; 4] = ["default", "private", "public-read", "public-read-write"];
 /// Storage classes.
-pub const STORAGE_CLASSES: [&str; 5] = ["Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive"];
+pub const STORAGE_CLASSES: [&str; 5] = [
+    "Standard",
+    "IA",
+    "Archive",
+    "ColdArchive",
+    "DeepColdArchive",
+];
 
 impl ObjectService {
     /// Builds the service over a metadata store and a blob store.
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, limits: Limits) -> Self {
-        ObjectService { meta, blobs, limits }
+        ObjectService {
+            meta,
+            blobs,
+            limits,
+        }
     }
 
     /// The metadata store (for account and key administration).
@@ -155,10 +170,22 @@ impl ObjectService {
     /// # Errors
     /// `NoSuchBucket`; `WrongRegion` when the bucket lives elsewhere;
     /// `AccessDenied` when neither ownership nor the bucket ACL allows `access`.
-    pub async fn bucket(&self, caller: &Caller, region: &str, name: &str, access: Access) -> Result<Bucket, CoreError> {
-        let bucket = self.meta.get_bucket(name).await?.ok_or(CoreError::NoSuchBucket)?;
+    pub async fn bucket(
+        &self,
+        caller: &Caller,
+        region: &str,
+        name: &str,
+        access: Access,
+    ) -> Result<Bucket, CoreError> {
+        let bucket = self
+            .meta
+            .get_bucket(name)
+            .await?
+            .ok_or(CoreError::NoSuchBucket)?;
         if bucket.region != region {
-            return Err(CoreError::WrongRegion { region: bucket.region });
+            return Err(CoreError::WrongRegion {
+                region: bucket.region,
+            });
         }
         if !acl_allows(caller, &bucket, None, access) {
             return Err(denied());
@@ -168,7 +195,11 @@ impl ObjectService {
 
     /// Creates a bucket owned by the caller in `spec.region`. Re-creating
     /// one's own bucket with the same region succeeds without change.
-    pub async fn create_bucket(&self, caller: &Caller, spec: CreateBucket) -> Result<Bucket, CoreError> {
+    pub async fn create_bucket(
+        &self,
+        caller: &Caller,
+        spec: CreateBucket,
+    ) -> Result<Bucket, CoreError> {
         let owner = caller.account.clone().ok_or_else(denied)?;
         if !names::valid_bucket_name(&spec.name) {
             return Err(CoreError::InvalidBucketName);
@@ -212,20 +243,34 @@ impl ObjectService {
         max: usize,
     ) -> Result<(Vec<Bucket>, bool), CoreError> {
         let owner = caller.account.clone().ok_or_else(denied)?;
-        let mut page = self.meta.list_buckets(&owner, prefix, marker, max + 1).await?;
+        let mut page = self
+            .meta
+            .list_buckets(&owner, prefix, marker, max + 1)
+            .await?;
         let truncated = page.len() > max;
         page.truncate(max);
         Ok((page, truncated))
     }
 
     /// Deletes an empty bucket.
-    pub async fn delete_bucket(&self, caller: &Caller, region: &str, name: &str) -> Result<(), CoreError> {
+    pub async fn delete_bucket(
+        &self,
+        caller: &Caller,
+        region: &str,
+        name: &str,
+    ) -> Result<(), CoreError> {
         self.bucket(caller, region, name, Access::Owner).await?;
         Ok(self.meta.delete_bucket(name).await?)
     }
 
     /// Sets the bucket's canned ACL.
-    pub async fn put_bucket_acl(&self, caller: &Caller, region: &str, name: &str, acl: &str) -> Result<(), CoreError> {
+    pub async fn put_bucket_acl(
+        &self,
+        caller: &Caller,
+        region: &str,
+        name: &str,
+        acl: &str,
+    ) -> Result<(), CoreError> {
         let mut bucket = self.bucket(caller, region, name, Access::Owner).await?;
         check_choice(acl, &BUCKET_ACLS, "x-oss-acl")?;
         bucket.acl = acl.to_owned();
@@ -233,7 +278,12 @@ impl ObjectService {
     }
 
     /// Storage and object counts.
-    pub async fn bucket_stat(&self, caller: &Caller, region: &str, name: &str) -> Result<BucketStat, CoreError> {
+    pub async fn bucket_stat(
+        &self,
+        caller: &Caller,
+        region: &str,
+        name: &str,
+    ) -> Result<BucketStat, CoreError> {
         self.bucket(caller, region, name, Access::Owner).await?;
         Ok(self.meta.bucket_stat(name).await?)
     }
@@ -254,7 +304,11 @@ fn check_choice(value: &str, allowed: &[&str], name: &str) -> Result<(), CoreErr
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(CoreError::invalid_argument(format!("{name} is not valid: {value}"), name, value))
+        Err(CoreError::invalid_argument(
+            format!("{name} is not valid: {value}"),
+            name,
+            value,
+        ))
     }
 }
 

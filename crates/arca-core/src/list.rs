@@ -68,7 +68,8 @@ fn common_prefix(key: &str, prefix: &str, delimiter: &str) -> Option<String> {
         return None;
     }
     let rest = key.strip_prefix(prefix)?;
-    rest.find(delimiter).map(|i| format!("{prefix}{}", &rest[..i + delimiter.len()]))
+    rest.find(delimiter)
+        .map(|i| format!("{prefix}{}", &rest[..i + delimiter.len()]))
 }
 
 /// Where to continue after a common prefix (or nowhere, if nothing sorts after it).
@@ -78,7 +79,13 @@ fn after_prefix(cp: &str) -> Option<Vec<u8>> {
 
 impl ObjectService {
     /// Lists objects.
-    pub async fn list_objects(&self, caller: &Caller, region: &str, bucket: &str, p: &ListParams) -> Result<Listing, CoreError> {
+    pub async fn list_objects(
+        &self,
+        caller: &Caller,
+        region: &str,
+        bucket: &str,
+        p: &ListParams,
+    ) -> Result<Listing, CoreError> {
         self.bucket(caller, region, bucket, Access::Read).await?;
         let mut out = Listing::default();
         let mut start = match &p.after {
@@ -96,7 +103,10 @@ impl ObjectService {
         }
         let batch = (p.max_keys + 1).min(1001);
         'pages: loop {
-            let page = self.meta.list_objects(bucket, &p.prefix, &start, batch).await?;
+            let page = self
+                .meta
+                .list_objects(bucket, &p.prefix, &start, batch)
+                .await?;
             let exhausted = page.len() < batch;
             for rec in page {
                 if out.objects.len() + out.prefixes.len() >= p.max_keys {
@@ -136,7 +146,10 @@ impl ObjectService {
         let mut start = if p.key_marker.is_empty() {
             UploadStart::First
         } else {
-            UploadStart::After { key: p.key_marker.clone(), upload_id: p.upload_id_marker.clone() }
+            UploadStart::After {
+                key: p.key_marker.clone(),
+                upload_id: p.upload_id_marker.clone(),
+            }
         };
         if let Some(cp) = common_prefix(&p.key_marker, &p.prefix, &p.delimiter) {
             match after_prefix(&cp) {
@@ -146,7 +159,10 @@ impl ObjectService {
         }
         let batch = (p.max_uploads + 1).min(1001);
         'pages: loop {
-            let page = self.meta.list_uploads(bucket, &p.prefix, &start, batch).await?;
+            let page = self
+                .meta
+                .list_uploads(bucket, &p.prefix, &start, batch)
+                .await?;
             let exhausted = page.len() < batch;
             for up in page {
                 if out.uploads.len() + out.prefixes.len() >= p.max_uploads {
@@ -165,7 +181,10 @@ impl ObjectService {
                 }
                 out.next_key_marker = up.key.clone();
                 out.next_upload_id_marker = up.upload_id.clone();
-                start = UploadStart::After { key: up.key.clone(), upload_id: up.upload_id.clone() };
+                start = UploadStart::After {
+                    key: up.key.clone(),
+                    upload_id: up.upload_id.clone(),
+                };
                 out.uploads.push(up);
             }
             if exhausted {

@@ -54,12 +54,24 @@ fn check_part_number(n: u32) -> Result<(), CoreError> {
     if (1..=10000).contains(&n) {
         Ok(())
     } else {
-        Err(CoreError::invalid_argument("Part number must be an integer between 1 and 10000, inclusive.", "partNumber", n.to_string()))
+        Err(CoreError::invalid_argument(
+            "Part number must be an integer between 1 and 10000, inclusive.",
+            "partNumber",
+            n.to_string(),
+        ))
     }
 }
 
 impl ObjectService {
-    async fn upload_for(&self, caller: &Caller, region: &str, bucket: &str, key: &str, upload_id: &str, access: Access) -> Result<Upload, CoreError> {
+    async fn upload_for(
+        &self,
+        caller: &Caller,
+        region: &str,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        access: Access,
+    ) -> Result<Upload, CoreError> {
         names::check_key(key).map_err(CoreError::InvalidObjectName)?;
         self.bucket(caller, region, bucket, access).await?;
         match self.meta.get_upload(upload_id).await? {
@@ -69,13 +81,26 @@ impl ObjectService {
     }
 
     /// Starts a multipart upload.
-    pub async fn initiate_upload(&self, caller: &Caller, region: &str, bucket: &str, key: &str, attrs: ObjectAttrs) -> Result<Upload, CoreError> {
+    pub async fn initiate_upload(
+        &self,
+        caller: &Caller,
+        region: &str,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+    ) -> Result<Upload, CoreError> {
         names::check_key(key).map_err(CoreError::InvalidObjectName)?;
         check_choice(&attrs.acl, &OBJECT_ACLS, "x-oss-object-acl")?;
         let b = self.bucket(caller, region, bucket, Access::Write).await?;
         let mut attrs = attrs;
         crate::objects::default_storage_class(&mut attrs, &b);
-        let upload = Upload { upload_id: new_upload_id(), bucket: bucket.into(), key: key.into(), initiated: now(), attrs };
+        let upload = Upload {
+            upload_id: new_upload_id(),
+            bucket: bucket.into(),
+            key: key.into(),
+            initiated: now(),
+            attrs,
+        };
         self.meta.create_upload(upload.clone()).await?;
         Ok(upload)
     }
@@ -95,9 +120,24 @@ impl ObjectService {
         body: ByteStream,
     ) -> Result<Part, CoreError> {
         check_part_number(number)?;
-        self.upload_for(caller, region, bucket, key, upload_id, Access::Write).await?;
-        let w = write_blob(&self.blobs, body, content_length, self.limits.max_part_size, content_md5).await?;
-        let part = Part { number, blob: w.blob.to_string(), size: w.len, etag: upper_hex(&w.md5), crc64: w.crc64, last_modified: now() };
+        self.upload_for(caller, region, bucket, key, upload_id, Access::Write)
+            .await?;
+        let w = write_blob(
+            &self.blobs,
+            body,
+            content_length,
+            self.limits.max_part_size,
+            content_md5,
+        )
+        .await?;
+        let part = Part {
+            number,
+            blob: w.blob.to_string(),
+            size: w.len,
+            etag: upper_hex(&w.md5),
+            crc64: w.crc64,
+            last_modified: now(),
+        };
         if let Err(e) = self.meta.put_part(upload_id, part.clone()).await {
             discard(&self.blobs, vec![w.blob]).await;
             return Err(e.into());
@@ -119,36 +159,83 @@ impl ObjectService {
         range: Option<(u64, Option<u64>)>,
     ) -> Result<Part, CoreError> {
         check_part_number(number)?;
-        self.upload_for(caller, region, bucket, key, upload_id, Access::Write).await?;
-        let src = self.head_object(caller, region, &source.bucket, &source.key).await?;
-        source.conditions.check(&src, ["x-oss-copy-source-if-match", "x-oss-copy-source-if-unmodified-since"])?;
+        self.upload_for(caller, region, bucket, key, upload_id, Access::Write)
+            .await?;
+        let src = self
+            .head_object(caller, region, &source.bucket, &source.key)
+            .await?;
+        source.conditions.check(
+            &src,
+            [
+                "x-oss-copy-source-if-match",
+                "x-oss-copy-source-if-unmodified-since",
+            ],
+        )?;
         let (start, end) = match range {
             None => (0, src.size),
             Some((s, e)) => {
                 let end = e.map_or(src.size, |e| (e + 1).min(src.size));
                 if s >= src.size || s >= end {
-                    return Err(CoreError::invalid_argument("The specified copy source range is not valid.", "x-oss-copy-source-range", format!("{s}")));
+                    return Err(CoreError::invalid_argument(
+                        "The specified copy source range is not valid.",
+                        "x-oss-copy-source-range",
+                        format!("{s}"),
+                    ));
                 }
                 (s, end)
             }
         };
         let body = self.read_object(&src, start, end);
-        self.upload_part(caller, region, bucket, key, upload_id, number, None, Some(end - start), body).await
+        self.upload_part(
+            caller,
+            region,
+            bucket,
+            key,
+            upload_id,
+            number,
+            None,
+            Some(end - start),
+            body,
+        )
+        .await
     }
 
     /// Lists parts with numbers above `marker`.
     #[allow(clippy::too_many_arguments)]
-    pub async fn list_parts(&self, caller: &Caller, region: &str, bucket: &str, key: &str, upload_id: &str, marker: u32, max: usize) -> Result<PartsPage, CoreError> {
-        let upload = self.upload_for(caller, region, bucket, key, upload_id, Access::Read).await?;
+    pub async fn list_parts(
+        &self,
+        caller: &Caller,
+        region: &str,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        marker: u32,
+        max: usize,
+    ) -> Result<PartsPage, CoreError> {
+        let upload = self
+            .upload_for(caller, region, bucket, key, upload_id, Access::Read)
+            .await?;
         let mut parts = self.meta.list_parts(upload_id, marker, max + 1).await?;
         let truncated = parts.len() > max;
         parts.truncate(max);
-        Ok(PartsPage { upload, parts, truncated })
+        Ok(PartsPage {
+            upload,
+            parts,
+            truncated,
+        })
     }
 
     /// Ends an upload and discards its parts.
-    pub async fn abort_upload(&self, caller: &Caller, region: &str, bucket: &str, key: &str, upload_id: &str) -> Result<(), CoreError> {
-        self.upload_for(caller, region, bucket, key, upload_id, Access::Write).await?;
+    pub async fn abort_upload(
+        &self,
+        caller: &Caller,
+        region: &str,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), CoreError> {
+        self.upload_for(caller, region, bucket, key, upload_id, Access::Write)
+            .await?;
         Ok(self.meta.abort_upload(upload_id).await?)
     }
 
@@ -169,7 +256,9 @@ impl ObjectService {
         if let Some(a) = &acl {
             check_choice(a, &OBJECT_ACLS, "x-oss-object-acl")?;
         }
-        let upload = self.upload_for(caller, region, bucket, key, upload_id, Access::Write).await?;
+        let upload = self
+            .upload_for(caller, region, bucket, key, upload_id, Access::Write)
+            .await?;
         let uploaded = self.meta.list_parts(upload_id, 0, 10001).await?;
         let chosen: Vec<Part> = match listed {
             None => uploaded,
@@ -182,7 +271,10 @@ impl ObjectService {
                 }
                 let mut chosen = Vec::with_capacity(listed.len());
                 for lp in &listed {
-                    let part = uploaded.iter().find(|p| p.number == lp.number).ok_or(CoreError::InvalidPart)?;
+                    let part = uploaded
+                        .iter()
+                        .find(|p| p.number == lp.number)
+                        .ok_or(CoreError::InvalidPart)?;
                     let etag = lp.etag.trim().trim_matches('"');
                     if !etag.eq_ignore_ascii_case(&part.etag) {
                         return Err(CoreError::InvalidPart);
@@ -195,19 +287,26 @@ impl ObjectService {
         if chosen.is_empty() {
             return Err(CoreError::InvalidPart);
         }
-        if chosen[..chosen.len() - 1].iter().any(|p| p.size < self.limits.min_part_size) {
+        if chosen[..chosen.len() - 1]
+            .iter()
+            .any(|p| p.size < self.limits.min_part_size)
+        {
             return Err(CoreError::EntityTooSmall);
         }
         let size: u64 = chosen.iter().map(|p| p.size).sum();
         if size > self.limits.max_object_size {
             return Err(CoreError::EntityTooLarge);
         }
-        let crc64 = chosen.iter().fold(0u64, |acc, p| crc64_combine(acc, p.crc64, p.size));
+        let crc64 = chosen
+            .iter()
+            .fold(0u64, |acc, p| crc64_combine(acc, p.crc64, p.size));
         let md5s: Vec<[u8; 16]> = chosen
             .iter()
             .map(|p| {
                 let mut m = [0u8; 16];
-                hex::decode_to_slice(&p.etag, &mut m).map(|_| m).map_err(CoreError::internal)
+                hex::decode_to_slice(&p.etag, &mut m)
+                    .map(|_| m)
+                    .map_err(CoreError::internal)
             })
             .collect::<Result<_, _>>()?;
         let mut attrs = upload.attrs;
@@ -224,10 +323,24 @@ impl ObjectService {
             crc64,
             last_modified: now(),
             attrs,
-            extents: chosen.iter().map(|p| Extent { blob: p.blob.clone(), len: p.size }).collect(),
+            extents: chosen
+                .iter()
+                .map(|p| Extent {
+                    blob: p.blob.clone(),
+                    len: p.size,
+                })
+                .collect(),
         };
-        let expect = if forbid_overwrite { Expect::Absent } else { Expect::Any };
-        match self.meta.complete_upload(upload_id, record.clone(), expect).await {
+        let expect = if forbid_overwrite {
+            Expect::Absent
+        } else {
+            Expect::Any
+        };
+        match self
+            .meta
+            .complete_upload(upload_id, record.clone(), expect)
+            .await
+        {
             Ok(()) => Ok(record),
             Err(arca_meta::MetaError::Conflict(_)) => Err(CoreError::FileAlreadyExists),
             Err(e) => Err(e.into()),
@@ -243,6 +356,10 @@ mod tests {
     fn upload_ids_increase() {
         let ids: Vec<String> = (0..1000).map(|_| new_upload_id()).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
-        assert!(ids.iter().all(|i| i.len() == 32 && i.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase())));
+        assert!(ids.iter().all(|i| {
+            i.len() == 32
+                && i.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase())
+        }));
     }
 }

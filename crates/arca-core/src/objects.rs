@@ -5,7 +5,10 @@ use arca_meta::{Expect, Extent, MetaError, ObjectAttrs, ObjectKind, ObjectRecord
 
 use crate::checksum::{crc64_combine, upper_hex};
 use crate::stream::{ByteStream, Written, discard, read_extents, write_blob};
-use crate::{Access, Caller, CoreError, OBJECT_ACLS, ObjectService, acl_allows, check_choice, denied, names, now};
+use crate::{
+    Access, Caller, CoreError, OBJECT_ACLS, ObjectService, acl_allows, check_choice, denied, names,
+    now,
+};
 
 /// PutObject arguments.
 pub struct PutObject {
@@ -63,12 +66,16 @@ impl Conditions {
         if let Some(m) = &self.if_match
             && !etag_matches(m, &rec.etag)
         {
-            return Err(CoreError::PreconditionFailed { condition: names[0] });
+            return Err(CoreError::PreconditionFailed {
+                condition: names[0],
+            });
         }
         if let Some(t) = self.if_unmodified_since
             && rec.last_modified > t
         {
-            return Err(CoreError::PreconditionFailed { condition: names[1] });
+            return Err(CoreError::PreconditionFailed {
+                condition: names[1],
+            });
         }
         if let Some(m) = &self.if_none_match
             && etag_matches(m, &rec.etag)
@@ -131,16 +138,30 @@ fn check_key(key: &str) -> Result<(), CoreError> {
 
 impl ObjectService {
     /// Stores an object, replacing any current one (unless forbidden).
-    pub async fn put_object(&self, caller: &Caller, region: &str, req: PutObject) -> Result<ObjectRecord, CoreError> {
+    pub async fn put_object(
+        &self,
+        caller: &Caller,
+        region: &str,
+        req: PutObject,
+    ) -> Result<ObjectRecord, CoreError> {
         check_key(&req.key)?;
         check_choice(&req.attrs.acl, &OBJECT_ACLS, "x-oss-object-acl")?;
-        let bucket = self.bucket(caller, region, &req.bucket, Access::Write).await?;
+        let bucket = self
+            .bucket(caller, region, &req.bucket, Access::Write)
+            .await?;
         let mut req = req;
         default_storage_class(&mut req.attrs, &bucket);
         if req.forbid_overwrite && self.meta.get_object(&req.bucket, &req.key).await?.is_some() {
             return Err(CoreError::FileAlreadyExists);
         }
-        let w = write_blob(&self.blobs, req.body, req.content_length, self.limits.max_object_size, req.content_md5).await?;
+        let w = write_blob(
+            &self.blobs,
+            req.body,
+            req.content_length,
+            self.limits.max_object_size,
+            req.content_md5,
+        )
+        .await?;
         let record = ObjectRecord {
             bucket: req.bucket,
             key: req.key,
@@ -151,14 +172,26 @@ impl ObjectService {
             crc64: w.crc64,
             last_modified: now(),
             attrs: req.attrs,
-            extents: vec![Extent { blob: w.blob.to_string(), len: w.len }],
+            extents: vec![Extent {
+                blob: w.blob.to_string(),
+                len: w.len,
+            }],
         };
-        let expect = if req.forbid_overwrite { arca_meta::Expect::Absent } else { arca_meta::Expect::Any };
+        let expect = if req.forbid_overwrite {
+            arca_meta::Expect::Absent
+        } else {
+            arca_meta::Expect::Any
+        };
         self.commit(record, expect, vec![w.blob]).await
     }
 
     /// Writes `record`; on failure discards `new_blobs` and maps conflicts.
-    async fn commit(&self, record: ObjectRecord, expect: Expect, new_blobs: Vec<BlobId>) -> Result<ObjectRecord, CoreError> {
+    async fn commit(
+        &self,
+        record: ObjectRecord,
+        expect: Expect,
+        new_blobs: Vec<BlobId>,
+    ) -> Result<ObjectRecord, CoreError> {
         match self.meta.put_object(record.clone(), expect.clone()).await {
             Ok(()) => Ok(record),
             Err(e) => {
@@ -168,7 +201,9 @@ impl ObjectService {
                     (MetaError::Conflict(Some(cur)), Expect::Current { .. }) => {
                         CoreError::PositionNotEqualToLength { next: cur.size }
                     }
-                    (MetaError::Conflict(None), Expect::Current { .. }) => CoreError::PositionNotEqualToLength { next: 0 },
+                    (MetaError::Conflict(None), Expect::Current { .. }) => {
+                        CoreError::PositionNotEqualToLength { next: 0 }
+                    }
                     (e, _) => e.into(),
                 })
             }
@@ -176,14 +211,29 @@ impl ObjectService {
     }
 
     /// Looks up an object for reading (GET, HEAD, copy source).
-    pub async fn head_object(&self, caller: &Caller, region: &str, bucket: &str, key: &str) -> Result<ObjectRecord, CoreError> {
+    pub async fn head_object(
+        &self,
+        caller: &Caller,
+        region: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<ObjectRecord, CoreError> {
         check_key(key)?;
-        let b = self.meta.get_bucket(bucket).await?.ok_or(CoreError::NoSuchBucket)?;
+        let b = self
+            .meta
+            .get_bucket(bucket)
+            .await?
+            .ok_or(CoreError::NoSuchBucket)?;
         if b.region != region {
             return Err(CoreError::WrongRegion { region: b.region });
         }
         let rec = self.meta.get_object(bucket, key).await?;
-        let allowed = acl_allows(caller, &b, rec.as_ref().map(|r| r.attrs.acl.as_str()), Access::Read);
+        let allowed = acl_allows(
+            caller,
+            &b,
+            rec.as_ref().map(|r| r.attrs.acl.as_str()),
+            Access::Read,
+        );
         match rec {
             _ if !allowed => Err(denied()),
             Some(rec) => Ok(rec),
@@ -193,11 +243,22 @@ impl ObjectService {
 
     /// Streams bytes `[start, end)` of an object found by [`ObjectService::head_object`].
     pub fn read_object(&self, record: &ObjectRecord, start: u64, end: u64) -> ByteStream {
-        read_extents(&self.blobs, record.extents.clone(), start, end.min(record.size))
+        read_extents(
+            &self.blobs,
+            record.extents.clone(),
+            start,
+            end.min(record.size),
+        )
     }
 
     /// Deletes an object; deleting a missing key succeeds.
-    pub async fn delete_object(&self, caller: &Caller, region: &str, bucket: &str, key: &str) -> Result<(), CoreError> {
+    pub async fn delete_object(
+        &self,
+        caller: &Caller,
+        region: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(), CoreError> {
         check_key(key)?;
         self.bucket(caller, region, bucket, Access::Write).await?;
         self.meta.delete_object(bucket, key).await?;
@@ -216,7 +277,12 @@ impl ObjectService {
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             let r = match check_key(key) {
-                Ok(()) => self.meta.delete_object(bucket, key).await.map(|_| ()).map_err(CoreError::from),
+                Ok(()) => self
+                    .meta
+                    .delete_object(bucket, key)
+                    .await
+                    .map(|_| ())
+                    .map_err(CoreError::from),
                 Err(e) => Err(e),
             };
             out.push(r);
@@ -225,13 +291,27 @@ impl ObjectService {
     }
 
     /// Sets an object's ACL.
-    pub async fn put_object_acl(&self, caller: &Caller, region: &str, bucket: &str, key: &str, acl: &str) -> Result<(), CoreError> {
+    pub async fn put_object_acl(
+        &self,
+        caller: &Caller,
+        region: &str,
+        bucket: &str,
+        key: &str,
+        acl: &str,
+    ) -> Result<(), CoreError> {
         check_key(key)?;
         check_choice(acl, &OBJECT_ACLS, "x-oss-object-acl")?;
         self.bucket(caller, region, bucket, Access::Owner).await?;
         loop {
-            let mut rec = self.meta.get_object(bucket, key).await?.ok_or(CoreError::NoSuchKey)?;
-            let expect = Expect::Current { version_id: rec.version_id.clone(), size: rec.size };
+            let mut rec = self
+                .meta
+                .get_object(bucket, key)
+                .await?
+                .ok_or(CoreError::NoSuchKey)?;
+            let expect = Expect::Current {
+                version_id: rec.version_id.clone(),
+                size: rec.size,
+            };
             rec.attrs.acl = acl.to_owned();
             match self.meta.put_object(rec, expect).await {
                 Err(MetaError::Conflict(_)) => continue, // raced with a write: apply to the new version
@@ -242,36 +322,80 @@ impl ObjectService {
 
     /// Copies an object (re-writing its bytes into a new blob), or, when
     /// source and destination are the same key, replaces its metadata only.
-    pub async fn copy_object(&self, caller: &Caller, region: &str, req: CopyObject) -> Result<ObjectRecord, CoreError> {
+    pub async fn copy_object(
+        &self,
+        caller: &Caller,
+        region: &str,
+        req: CopyObject,
+    ) -> Result<ObjectRecord, CoreError> {
         check_key(&req.key)?;
         if let Some(acl) = &req.acl {
             check_choice(acl, &OBJECT_ACLS, "x-oss-object-acl")?;
         }
-        let src = self.head_object(caller, region, &req.source.bucket, &req.source.key).await?;
-        req.source.conditions.check(&src, ["x-oss-copy-source-if-match", "x-oss-copy-source-if-unmodified-since"])?;
-        let dest = self.bucket(caller, region, &req.bucket, Access::Write).await?;
+        let src = self
+            .head_object(caller, region, &req.source.bucket, &req.source.key)
+            .await?;
+        req.source.conditions.check(
+            &src,
+            [
+                "x-oss-copy-source-if-match",
+                "x-oss-copy-source-if-unmodified-since",
+            ],
+        )?;
+        let dest = self
+            .bucket(caller, region, &req.bucket, Access::Write)
+            .await?;
         let mut attrs = req.replace_attrs.unwrap_or_else(|| src.attrs.clone());
         default_storage_class(&mut attrs, &dest);
-        attrs.acl = req.acl.unwrap_or_else(|| if attrs.acl.is_empty() { "default".into() } else { attrs.acl.clone() });
+        attrs.acl = req.acl.unwrap_or_else(|| {
+            if attrs.acl.is_empty() {
+                "default".into()
+            } else {
+                attrs.acl.clone()
+            }
+        });
         let same = req.source.bucket == req.bucket && req.source.key == req.key;
         if same {
             if req.forbid_overwrite {
                 return Err(CoreError::FileAlreadyExists);
             }
-            let record = ObjectRecord { attrs, last_modified: now(), ..src.clone() };
-            let expect = Expect::Current { version_id: src.version_id, size: src.size };
-            return self.commit(record, expect, Vec::new()).await.map_err(|e| match e {
-                CoreError::PositionNotEqualToLength { .. } => CoreError::internal("object changed during copy"),
-                e => e,
-            });
+            let record = ObjectRecord {
+                attrs,
+                last_modified: now(),
+                ..src.clone()
+            };
+            let expect = Expect::Current {
+                version_id: src.version_id,
+                size: src.size,
+            };
+            return self
+                .commit(record, expect, Vec::new())
+                .await
+                .map_err(|e| match e {
+                    CoreError::PositionNotEqualToLength { .. } => {
+                        CoreError::internal("object changed during copy")
+                    }
+                    e => e,
+                });
         }
         if req.forbid_overwrite && self.meta.get_object(&req.bucket, &req.key).await?.is_some() {
             return Err(CoreError::FileAlreadyExists);
         }
         let body = self.read_object(&src, 0, src.size);
-        let w = write_blob(&self.blobs, body, Some(src.size), self.limits.max_object_size, None).await?;
+        let w = write_blob(
+            &self.blobs,
+            body,
+            Some(src.size),
+            self.limits.max_object_size,
+            None,
+        )
+        .await?;
         // A multipart source keeps its multipart ETag: copying does not change content.
-        let etag = if src.kind == ObjectKind::Multipart { upper_hex(&w.md5) } else { src.etag.clone() };
+        let etag = if src.kind == ObjectKind::Multipart {
+            upper_hex(&w.md5)
+        } else {
+            src.etag.clone()
+        };
         let record = ObjectRecord {
             bucket: req.bucket,
             key: req.key,
@@ -282,25 +406,51 @@ impl ObjectService {
             crc64: w.crc64,
             last_modified: now(),
             attrs,
-            extents: vec![Extent { blob: w.blob.to_string(), len: w.len }],
+            extents: vec![Extent {
+                blob: w.blob.to_string(),
+                len: w.len,
+            }],
         };
-        let expect = if req.forbid_overwrite { Expect::Absent } else { Expect::Any };
+        let expect = if req.forbid_overwrite {
+            Expect::Absent
+        } else {
+            Expect::Any
+        };
         self.commit(record, expect, vec![w.blob]).await
     }
 
     /// Appends to an appendable object (creating it at position 0).
-    pub async fn append_object(&self, caller: &Caller, region: &str, req: AppendObject) -> Result<ObjectRecord, CoreError> {
+    pub async fn append_object(
+        &self,
+        caller: &Caller,
+        region: &str,
+        req: AppendObject,
+    ) -> Result<ObjectRecord, CoreError> {
         check_key(&req.key)?;
         check_choice(&req.attrs.acl, &OBJECT_ACLS, "x-oss-object-acl")?;
-        let bucket = self.bucket(caller, region, &req.bucket, Access::Write).await?;
+        let bucket = self
+            .bucket(caller, region, &req.bucket, Access::Write)
+            .await?;
         let mut req = req;
         default_storage_class(&mut req.attrs, &bucket);
         let current = self.meta.get_object(&req.bucket, &req.key).await?;
         check_append_position(current.as_ref(), req.position)?;
         let room = self.limits.max_object_size.saturating_sub(req.position);
-        let w = write_blob(&self.blobs, req.body, req.content_length, room, req.content_md5).await?;
-        let Written { blob, len, crc64, .. } = w;
-        let extent = Extent { blob: blob.to_string(), len };
+        let w = write_blob(
+            &self.blobs,
+            req.body,
+            req.content_length,
+            room,
+            req.content_md5,
+        )
+        .await?;
+        let Written {
+            blob, len, crc64, ..
+        } = w;
+        let extent = Extent {
+            blob: blob.to_string(),
+            len,
+        };
         let (record, expect) = match current {
             None => (
                 ObjectRecord {
@@ -318,7 +468,10 @@ impl ObjectService {
                 Expect::Absent,
             ),
             Some(cur) => {
-                let expect = Expect::Current { version_id: cur.version_id.clone(), size: cur.size };
+                let expect = Expect::Current {
+                    version_id: cur.version_id.clone(),
+                    size: cur.size,
+                };
                 let mut extents = cur.extents;
                 extents.push(extent);
                 let rec = ObjectRecord {

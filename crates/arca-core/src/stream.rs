@@ -69,7 +69,12 @@ pub(crate) async fn write_blob(
                     let len = hashes.len();
                     let (md5, crc64) = hashes.finish();
                     let blob = w.finish()?;
-                    return Ok(Some(Written { blob, len, md5, crc64 }));
+                    return Ok(Some(Written {
+                        blob,
+                        len,
+                        md5,
+                        crc64,
+                    }));
                 }
             }
         }
@@ -99,7 +104,10 @@ pub(crate) async fn write_blob(
     }
     .await;
     drop(tx);
-    let written = writer.await.map_err(CoreError::internal)?.map_err(CoreError::internal);
+    let written = writer
+        .await
+        .map_err(CoreError::internal)?
+        .map_err(CoreError::internal);
     outcome?;
     let written = written?.ok_or_else(|| CoreError::internal("blob writer stopped early"))?;
     if content_md5.is_some_and(|m| m != written.md5) {
@@ -123,7 +131,12 @@ pub(crate) async fn discard(blobs: &Arc<dyn BlobStore>, ids: Vec<BlobId>) {
 }
 
 /// Streams bytes `[start, end)` of the content made of `extents`.
-pub(crate) fn read_extents(blobs: &Arc<dyn BlobStore>, extents: Vec<Extent>, start: u64, end: u64) -> ByteStream {
+pub(crate) fn read_extents(
+    blobs: &Arc<dyn BlobStore>,
+    extents: Vec<Extent>,
+    start: u64,
+    end: u64,
+) -> ByteStream {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
     let store = blobs.clone();
     tokio::task::spawn_blocking(move || {
@@ -147,14 +160,18 @@ fn pump_extents(
         if ext_end > start && ext_start < end {
             let from = start.saturating_sub(ext_start);
             let to = end.min(ext_end) - ext_start;
-            let id = BlobId::parse(&ext.blob).ok_or_else(|| io::Error::other("malformed blob id in metadata"))?;
+            let id = BlobId::parse(&ext.blob)
+                .ok_or_else(|| io::Error::other("malformed blob id in metadata"))?;
             let mut reader = store.open(&id, from)?;
             let mut left = to - from;
             while left > 0 {
                 let mut buf = BytesMut::zeroed(READ_CHUNK.min(left as usize));
                 let n = reader.read(&mut buf)?;
                 if n == 0 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("blob {id} is shorter than recorded")));
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("blob {id} is shorter than recorded"),
+                    ));
                 }
                 buf.truncate(n);
                 left -= n as u64;

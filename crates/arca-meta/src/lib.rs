@@ -96,7 +96,13 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Replaces a bucket's settings (not its name).
     async fn update_bucket(&self, bucket: Bucket) -> Result<(), MetaError>;
     /// Buckets of `owner` whose name starts with `prefix`, after `marker`, sorted, at most `limit`.
-    async fn list_buckets(&self, owner: &str, prefix: &str, marker: &str, limit: usize) -> Result<Vec<Bucket>, MetaError>;
+    async fn list_buckets(
+        &self,
+        owner: &str,
+        prefix: &str,
+        marker: &str,
+        limit: usize,
+    ) -> Result<Vec<Bucket>, MetaError>;
     /// Deletes an empty bucket (no objects, no unfinished uploads).
     async fn delete_bucket(&self, name: &str) -> Result<(), MetaError>;
     /// Usage numbers.
@@ -110,7 +116,13 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Deletes a key (no error when absent); returns whether it existed.
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, MetaError>;
     /// Objects whose key starts with `prefix`, from `start`, at most `limit`.
-    async fn list_objects(&self, bucket: &str, prefix: &str, start: &Start, limit: usize) -> Result<Vec<ObjectRecord>, MetaError>;
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start: &Start,
+        limit: usize,
+    ) -> Result<Vec<ObjectRecord>, MetaError>;
 
     /// Registers a new multipart upload.
     async fn create_upload(&self, upload: Upload) -> Result<(), MetaError>;
@@ -119,22 +131,42 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Uploads whose key starts with `prefix`, ordered by (key, upload id),
     /// strictly after (`key_marker`, `upload_id_marker`) — an empty upload id
     /// marker means after every upload of `key_marker` — or from `skip_to`.
-    async fn list_uploads(&self, bucket: &str, prefix: &str, start: &UploadStart, limit: usize) -> Result<Vec<Upload>, MetaError>;
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start: &UploadStart,
+        limit: usize,
+    ) -> Result<Vec<Upload>, MetaError>;
     /// Stores a part (replacing one with the same number);
     /// [`MetaError::NoSuchUpload`] if the upload is gone.
     async fn put_part(&self, upload_id: &str, part: Part) -> Result<(), MetaError>;
     /// Parts with a number greater than `after`, ascending, at most `limit`.
-    async fn list_parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<Part>, MetaError>;
+    async fn list_parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<Part>, MetaError>;
     /// Atomically ends the upload and makes `record` the current version.
     /// Parts whose blobs `record` does not use are discarded.
-    async fn complete_upload(&self, upload_id: &str, record: ObjectRecord, expect: Expect) -> Result<(), MetaError>;
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        record: ObjectRecord,
+        expect: Expect,
+    ) -> Result<(), MetaError>;
     /// Ends the upload and discards its parts.
     async fn abort_upload(&self, upload_id: &str) -> Result<(), MetaError>;
 
     /// Every blob id some record references (for orphan collection).
     async fn referenced_blobs(&self) -> Result<Vec<String>, MetaError>;
     /// Up to `limit` queued garbage blobs queued at or before `queued_before`.
-    async fn take_garbage(&self, queued_before: i64, limit: usize) -> Result<Vec<String>, MetaError>;
+    async fn take_garbage(
+        &self,
+        queued_before: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, MetaError>;
     /// Forgets garbage entries once their blobs are deleted.
     async fn forget_garbage(&self, blobs: &[String]) -> Result<(), MetaError>;
 }

@@ -26,7 +26,14 @@ pub struct OssError {
 impl OssError {
     /// A new error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        OssError { status, code, message: message.into(), extra: Vec::new(), headers: Vec::new(), internal: None }
+        OssError {
+            status,
+            code,
+            message: message.into(),
+            extra: Vec::new(),
+            headers: Vec::new(),
+            internal: None,
+        }
     }
 
     /// Adds an element to the body.
@@ -58,7 +65,11 @@ impl OssError {
 
     /// 500 InternalError; the detail goes to the log only.
     pub fn internal(detail: impl Into<String>) -> Self {
-        let mut e = OssError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "We encountered an internal error. Please try again.");
+        let mut e = OssError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        );
         e.internal = Some(detail.into());
         e
     }
@@ -91,8 +102,16 @@ pub fn from_core(e: CoreError, endpoint_of: impl Fn(&str) -> String) -> OssError
         CoreError::BucketNotEmpty => OssError::new(S::CONFLICT, "BucketNotEmpty", msg),
         CoreError::TooManyBuckets => OssError::new(S::BAD_REQUEST, "TooManyBuckets", msg),
         CoreError::AccessDenied(m) => OssError::access_denied(m),
-        CoreError::WrongRegion { region } => OssError::access_denied(msg).with("Endpoint", endpoint_of(&region)),
-        CoreError::InvalidArgument { message, name, value } => OssError::invalid_argument(message, &name, &value),
+        CoreError::WrongRegion { region } => {
+            let endpoint = endpoint_of(&region);
+            let message = format!("{}: {endpoint}", msg.trim_end_matches('.'));
+            OssError::access_denied(message).with("Endpoint", endpoint)
+        }
+        CoreError::InvalidArgument {
+            message,
+            name,
+            value,
+        } => OssError::invalid_argument(message, &name, &value),
         CoreError::InvalidDigest => OssError::new(S::BAD_REQUEST, "InvalidDigest", msg),
         CoreError::EntityTooLarge => OssError::new(S::BAD_REQUEST, "EntityTooLarge", msg),
         CoreError::EntityTooSmall => OssError::new(S::BAD_REQUEST, "EntityTooSmall", msg),
@@ -101,13 +120,15 @@ pub fn from_core(e: CoreError, endpoint_of: impl Fn(&str) -> String) -> OssError
         CoreError::InvalidPartOrder => OssError::new(S::BAD_REQUEST, "InvalidPartOrder", msg),
         CoreError::PositionNotEqualToLength { next } => {
             let mut e = OssError::new(S::CONFLICT, "PositionNotEqualToLength", msg);
-            e.headers.push(("x-oss-next-append-position", next.to_string()));
+            e.headers
+                .push(("x-oss-next-append-position", next.to_string()));
             e
         }
         CoreError::ObjectNotAppendable => OssError::new(S::CONFLICT, "ObjectNotAppendable", msg),
         CoreError::FileAlreadyExists => OssError::new(S::CONFLICT, "FileAlreadyExists", msg),
         CoreError::PreconditionFailed { condition } => {
-            OssError::new(S::PRECONDITION_FAILED, "PreconditionFailed", msg).with("Condition", condition)
+            OssError::new(S::PRECONDITION_FAILED, "PreconditionFailed", msg)
+                .with("Condition", condition)
         }
         CoreError::NotModified => OssError::not_modified(),
         CoreError::Internal(detail) => OssError::internal(detail),

@@ -35,7 +35,10 @@ pub struct Req<'a> {
 impl Req<'_> {
     /// A query parameter's value ("" for a bare name).
     pub fn q(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A non-empty query parameter.
@@ -45,7 +48,9 @@ impl Req<'_> {
 
     /// A header as text (None if absent or not visible ASCII/UTF-8).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        self.headers
+            .get(name)
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
     }
 
     pub fn region(&self) -> &str {
@@ -67,9 +72,15 @@ impl Req<'_> {
 
     /// `Content-MD5` decoded; malformed → InvalidDigest.
     pub fn content_md5(&self) -> Result<Option<[u8; 16]>, OssError> {
-        let Some(v) = self.header("content-md5") else { return Ok(None) };
-        let bytes = B64.decode(v.trim()).map_err(|_| self.core_err(CoreError::InvalidDigest))?;
-        let arr: [u8; 16] = bytes.try_into().map_err(|_| self.core_err(CoreError::InvalidDigest))?;
+        let Some(v) = self.header("content-md5") else {
+            return Ok(None);
+        };
+        let bytes = B64
+            .decode(v.trim())
+            .map_err(|_| self.core_err(CoreError::InvalidDigest))?;
+        let arr: [u8; 16] = bytes
+            .try_into()
+            .map_err(|_| self.core_err(CoreError::InvalidDigest))?;
         Ok(Some(arr))
     }
 
@@ -77,13 +88,15 @@ impl Req<'_> {
     /// encoding is refused.
     pub fn content_length(&self) -> Result<Option<u64>, OssError> {
         match self.header("content-length") {
-            Some(v) => v
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| OssError::invalid_argument("Content-Length is invalid.", "Content-Length", v)),
+            Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                OssError::invalid_argument("Content-Length is invalid.", "Content-Length", v)
+            }),
             None if self.headers.contains_key("transfer-encoding") => Ok(None),
-            None => Err(OssError::new(StatusCode::LENGTH_REQUIRED, "MissingContentLength", "You must provide the Content-Length HTTP header.")),
+            None => Err(OssError::new(
+                StatusCode::LENGTH_REQUIRED,
+                "MissingContentLength",
+                "You must provide the Content-Length HTTP header.",
+            )),
         }
     }
 
@@ -103,12 +116,20 @@ impl Req<'_> {
     /// Reads a small (XML/JSON) body, checking `Content-MD5` if sent.
     pub async fn body_bytes(&mut self) -> Result<Bytes, OssError> {
         let md5 = self.content_md5()?;
-        let Some(body) = self.body.take() else { return Ok(Bytes::new()) };
+        let Some(body) = self.body.take() else {
+            return Ok(Bytes::new());
+        };
         let limited = http_body_util::Limited::new(body, MAX_XML_BODY);
         let bytes = limited
             .collect()
             .await
-            .map_err(|_| OssError::new(StatusCode::BAD_REQUEST, "InvalidArgument", "The request body is too large or incomplete."))?
+            .map_err(|_| {
+                OssError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidArgument",
+                    "The request body is too large or incomplete.",
+                )
+            })?
             .to_bytes();
         if let Some(expected) = md5 {
             let actual = arca_core::checksum::md5(&bytes);
@@ -127,7 +148,10 @@ impl Req<'_> {
             .iter()
             .filter_map(|(name, value)| {
                 let n = name.as_str().strip_prefix("x-oss-meta-")?;
-                Some(UserMeta { name: n.to_owned(), value: value.as_bytes().to_vec() })
+                Some(UserMeta {
+                    name: n.to_owned(),
+                    value: value.as_bytes().to_vec(),
+                })
             })
             .collect();
         user_meta.sort_by(|a, b| a.name.cmp(&b.name));
@@ -146,7 +170,8 @@ impl Req<'_> {
 
     /// `x-oss-forbid-overwrite: true`.
     pub fn forbid_overwrite(&self) -> bool {
-        self.header("x-oss-forbid-overwrite").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        self.header("x-oss-forbid-overwrite")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     }
 
     /// Whether `encoding-type=url` was asked for.
@@ -155,14 +180,21 @@ impl Req<'_> {
     }
 
     /// Parses an integer query parameter within `range`, with a default.
-    pub fn q_int(&self, name: &str, default: usize, range: std::ops::RangeInclusive<usize>) -> Result<usize, OssError> {
+    pub fn q_int(
+        &self,
+        name: &str,
+        default: usize,
+        range: std::ops::RangeInclusive<usize>,
+    ) -> Result<usize, OssError> {
         match self.q_nonempty(name) {
             None => Ok(default),
             Some(v) => v
                 .parse::<usize>()
                 .ok()
                 .filter(|n| range.contains(n))
-                .ok_or_else(|| OssError::invalid_argument(format!("Argument {name} is invalid."), name, v)),
+                .ok_or_else(|| {
+                    OssError::invalid_argument(format!("Argument {name} is invalid."), name, v)
+                }),
         }
     }
 }
@@ -186,7 +218,11 @@ pub fn xml_response(status: StatusCode, w: XmlWriter) -> Response<RespBody> {
 
 /// A response with no body.
 pub fn empty(status: StatusCode) -> Response<RespBody> {
-    Response::builder().status(status).header("content-length", 0).body(full(Bytes::new())).expect("valid response")
+    Response::builder()
+        .status(status)
+        .header("content-length", 0)
+        .body(full(Bytes::new()))
+        .expect("valid response")
 }
 
 /// A fixed body.

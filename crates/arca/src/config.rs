@@ -62,17 +62,31 @@ impl Config {
     pub fn load(path: Option<&Path>, o: Overrides) -> anyhow::Result<Config> {
         let file = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
-                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing config {}", p.display()))?
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading config {}", p.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("parsing config {}", p.display()))?
             }
             None => FileConfig::default(),
         };
         let cfg = Config {
-            data_dir: o.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./arca-data")),
-            listen: o.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:9000".into()),
-            region: o.region.or(file.region).unwrap_or_else(|| "cn-hangzhou".into()),
+            data_dir: o
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./arca-data")),
+            listen: o
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:9000".into()),
+            region: o
+                .region
+                .or(file.region)
+                .unwrap_or_else(|| "cn-hangzhou".into()),
             endpoint: file.endpoint,
-            domain: o.domain.or(file.domain).unwrap_or_else(|| "aliyuncs.com".into()),
+            domain: o
+                .domain
+                .or(file.domain)
+                .unwrap_or_else(|| "aliyuncs.com".into()),
             log: file.log.unwrap_or_else(|| "info".into()),
             gc_interval_secs: file.gc_interval_secs.unwrap_or(60),
             garbage_delay_secs: file.garbage_delay_secs.unwrap_or(300),
@@ -83,9 +97,18 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        let valid = |r: &str| !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let valid = |r: &str| {
+            !r.is_empty()
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
         let mut seen = vec![self.region.as_str()];
-        for r in self.regions.iter().map(|r| r.name.as_str()).chain([self.region.as_str()]) {
+        for r in self
+            .regions
+            .iter()
+            .map(|r| r.name.as_str())
+            .chain([self.region.as_str()])
+        {
             if !valid(r) {
                 bail!("invalid region name {r:?}: use lower-case letters, digits and '-'");
             }
@@ -104,7 +127,11 @@ impl Config {
 
     /// Every served region with its listener (if any) and configured endpoint.
     pub fn all_regions(&self) -> Vec<RegionConfig> {
-        let mut v = vec![RegionConfig { name: self.region.clone(), listen: Some(self.listen.clone()), endpoint: self.endpoint.clone() }];
+        let mut v = vec![RegionConfig {
+            name: self.region.clone(),
+            listen: Some(self.listen.clone()),
+            endpoint: self.endpoint.clone(),
+        }];
         v.extend(self.regions.iter().cloned());
         v
     }
@@ -122,7 +149,14 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("./arca-data"));
         let dir = tempfile_path("cfg.toml");
         std::fs::write(&dir, "listen = \"127.0.0.1:1\"\nregion = \"cn-beijing\"\n[[regions]]\nname = \"cn-shanghai\"\nlisten = \"127.0.0.1:2\"\n").unwrap();
-        let c = Config::load(Some(&dir), Overrides { listen: Some("127.0.0.1:3".into()), ..Default::default() }).unwrap();
+        let c = Config::load(
+            Some(&dir),
+            Overrides {
+                listen: Some("127.0.0.1:3".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(c.listen, "127.0.0.1:3");
         assert_eq!(c.region, "cn-beijing");
         assert_eq!(c.all_regions().len(), 2);
@@ -140,7 +174,11 @@ mod tests {
     }
 
     fn tempfile_path(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("arca-config-test-{}-{}", std::process::id(), rand::random::<u32>()));
+        let dir = std::env::temp_dir().join(format!(
+            "arca-config-test-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         dir.join(name)
     }
