@@ -734,3 +734,51 @@ def _key_id():
     from arca_testlib import ACCESS_KEY_ID
 
     return ACCESS_KEY_ID
+
+
+def _signed_put_headers(bucket_name, key, length):
+    """V1-signed headers for a raw PUT sent over a bare socket."""
+    req = oss2.http.Request("PUT", "http://x/%s/%s" % (bucket_name, key), headers=oss2.http.CaseInsensitiveDict({"Content-Length": str(length)}))
+    from arca_testlib import v1_auth
+
+    v1_auth()._sign_request(req, bucket_name, key)
+    return {k: v for k, v in req.headers.items() if v is not None}
+
+
+def _raw_exchange(server, bucket_name, key, declared, body, close_write=False):
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(server.endpoint)
+    headers = _signed_put_headers(bucket_name, key, declared)
+    lines = ["PUT /%s/%s HTTP/1.1" % (bucket_name, key), "Host: %s" % u.netloc] + ["%s: %s" % kv for kv in headers.items()]
+    s = socket.create_connection((u.hostname, u.port), timeout=20)
+    s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+    if close_write:
+        s.shutdown(socket.SHUT_WR)
+    chunks = []
+    while True:
+        try:
+            c = s.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not c:
+            break
+        chunks.append(c)
+        if b"</Error>" in b"".join(chunks):
+            break
+    s.close()
+    return b"".join(chunks)
+
+
+def test_put_over_5_gib_is_entity_too_large(server, bucket):
+    resp = _raw_exchange(server, bucket.bucket_name, "huge", 5 * 1024**3 + 1, b"")
+    assert resp.startswith(b"HTTP/1.1 400"), resp[:200]
+    assert b"<Code>EntityTooLarge</Code>" in resp
+    assert not bucket.object_exists("huge")
+
+
+def test_body_shorter_than_content_length_stores_nothing(server, bucket):
+    bucket.put_object("short", b"old")
+    _raw_exchange(server, bucket.bucket_name, "short", 100, b"x" * 50, close_write=True)
+    assert bucket.get_object("short").read() == b"old"
