@@ -36,9 +36,7 @@ impl BlobId {
     /// Parses a stored id; `None` unless it is 32 lower-case hex characters
     /// (so an id can never name a path outside the store).
     pub fn parse(s: &str) -> Option<Self> {
-        let ok = s.len() == 32
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         ok.then(|| BlobId(s.to_owned()))
     }
 

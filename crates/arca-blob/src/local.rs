@@ -49,10 +49,7 @@ impl BlobWriter for LocalWriter {
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<BlobId> {
-        let file = self
-            .file
-            .take()
-            .ok_or_else(|| io::Error::other("blob writer already finished"))?;
+        let file = self.file.take().ok_or_else(|| io::Error::other("blob writer already finished"))?;
         file.sync_all()?;
         drop(file);
         let dir = self.final_path.parent().expect("blob path has a parent");
@@ -76,16 +73,8 @@ impl BlobStore for LocalDisk {
     fn create(&self) -> io::Result<Box<dyn BlobWriter>> {
         let id = BlobId::random();
         let tmp_path = self.tmp.join(format!("{id}.part"));
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&tmp_path)?;
-        Ok(Box::new(LocalWriter {
-            file: Some(file),
-            final_path: self.path_of(&id),
-            tmp_path,
-            id,
-        }))
+        let file = File::options().write(true).create_new(true).open(&tmp_path)?;
+        Ok(Box::new(LocalWriter { file: Some(file), final_path: self.path_of(&id), tmp_path, id }))
     }
 
     fn open(&self, id: &BlobId, offset: u64) -> io::Result<Box<dyn Read + Send>> {
@@ -137,10 +126,7 @@ impl BlobStore for LocalDisk {
 
 fn is_older_than(meta: &fs::Metadata, min_age: Duration) -> bool {
     let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    SystemTime::now()
-        .duration_since(modified)
-        .map(|age| age >= min_age)
-        .unwrap_or(false)
+    SystemTime::now().duration_since(modified).map(|age| age >= min_age).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -158,16 +144,10 @@ mod tests {
         let mut s = String::new();
         store.open(&id, 6).unwrap().read_to_string(&mut s).unwrap();
         assert_eq!(s, "world");
-        assert_eq!(
-            store.list_older_than(Duration::ZERO).unwrap(),
-            vec![id.clone()]
-        );
+        assert_eq!(store.list_older_than(Duration::ZERO).unwrap(), vec![id.clone()]);
         store.delete(&id).unwrap();
         store.delete(&id).unwrap();
-        assert_eq!(
-            store.open(&id, 0).err().unwrap().kind(),
-            io::ErrorKind::NotFound
-        );
+        assert_eq!(store.open(&id, 0).err().unwrap().kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

@@ -26,11 +26,7 @@ pub struct Hashes {
 
 impl Default for Hashes {
     fn default() -> Self {
-        Hashes {
-            md5: Md5::new(),
-            crc: Crc::new(CrcAlgorithm::Crc64Xz),
-            len: 0,
-        }
+        Hashes { md5: Md5::new(), crc: Crc::new(CrcAlgorithm::Crc64Xz), len: 0 }
     }
 }
 
@@ -93,15 +89,9 @@ mod tests {
     fn combine_equals_whole() {
         let (a, b) = (b"hello, ".as_slice(), b"world and more".as_slice());
         let whole = [a, b].concat();
-        assert_eq!(
-            crc64_combine(crc64(a), crc64(b), b.len() as u64),
-            crc64(&whole)
-        );
+        assert_eq!(crc64_combine(crc64(a), crc64(b), b.len() as u64), crc64(&whole));
         assert_eq!(crc64_combine(crc64(a), crc64(b""), 0), crc64(a));
-        assert_eq!(
-            crc64_combine(crc64(b""), crc64(b), b.len() as u64),
-            crc64(b)
-        );
+        assert_eq!(crc64_combine(crc64(b""), crc64(b), b.len() as u64), crc64(b));
     }
 
     #[test]

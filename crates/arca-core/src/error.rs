@@ -73,9 +73,7 @@ pub enum CoreError {
     )]
     InvalidPart,
     /// Complete listed parts out of order.
-    #[error(
-        "The list of parts was not in ascending order. Parts list must be specified in order by part number."
-    )]
+    #[error("The list of parts was not in ascending order. Parts list must be specified in order by part number.")]
     InvalidPartOrder,
     /// Append at a position other than the current length.
     #[error("Position is not equal to file length")]
@@ -98,6 +96,15 @@ pub enum CoreError {
     /// An If-None-Match / If-Modified-Since style condition failed.
     #[error("Not Modified")]
     NotModified,
+    /// SSE-KMS was asked for but this deployment has no KMS yet.
+    #[error("KMS is not enabled for this account: SSE-KMS objects cannot be written.")]
+    KmsNotAvailable,
+    /// An unknown SSE algorithm.
+    #[error("The Encryption request you specified is not valid. Supported value: AES256/KMS/SM4")]
+    InvalidEncryptionAlgorithm(String),
+    /// Stored data or keys failed authentication: never served.
+    #[error("integrity check failed")]
+    Integrity,
     /// A fault inside the server; the detail is for logs, not clients.
     #[error("internal error: {0}")]
     Internal(String),
@@ -105,16 +112,8 @@ pub enum CoreError {
 
 impl CoreError {
     /// Shorthand for [`CoreError::InvalidArgument`].
-    pub fn invalid_argument(
-        message: impl Into<String>,
-        name: impl Into<String>,
-        value: impl Into<String>,
-    ) -> Self {
-        CoreError::InvalidArgument {
-            message: message.into(),
-            name: name.into(),
-            value: value.into(),
-        }
+    pub fn invalid_argument(message: impl Into<String>, name: impl Into<String>, value: impl Into<String>) -> Self {
+        CoreError::InvalidArgument { message: message.into(), name: name.into(), value: value.into() }
     }
 
     pub(crate) fn internal(e: impl std::fmt::Display) -> Self {

@@ -78,10 +78,7 @@ impl ObjectService {
             return Ok(0);
         }
         let referenced: HashSet<String> = self.meta.referenced_blobs().await?.into_iter().collect();
-        let orphans: Vec<BlobId> = candidates
-            .into_iter()
-            .filter(|id| !referenced.contains(id.as_str()))
-            .collect();
+        let orphans: Vec<BlobId> = candidates.into_iter().filter(|id| !referenced.contains(id.as_str())).collect();
         let n = orphans.len();
         if n > 0 {
             tracing::info!(count = n, "collecting orphan blobs");

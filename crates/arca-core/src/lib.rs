@@ -16,21 +16,25 @@ mod list;
 mod multipart;
 pub mod names;
 mod objects;
+pub mod sse;
 mod stream;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arca_blob::BlobStore;
+use arca_kms::KeyManager;
 use arca_meta::{Bucket, MetaStore};
 
 pub use arca_meta::{
-    AccessKey, Account, BucketStat, ObjectAttrs, ObjectKind, ObjectRecord, Part, Upload, UserMeta,
+    AccessKey, Account, BucketStat, Encryption, EncryptionRule, ObjectAttrs, ObjectKind, ObjectRecord, Part, Upload,
+    UserMeta,
 };
 pub use error::CoreError;
 pub use list::{ListParams, Listing, UploadListParams, UploadListing};
 pub use multipart::{CompletePart, PartsPage};
 pub use objects::{AppendObject, Conditions, CopyObject, CopySource, PutObject};
+pub use sse::SseRequest;
 pub use stream::ByteStream;
 
 /// The bucket type, re-exported for dialects.
@@ -51,9 +55,7 @@ impl Caller {
 
     /// A caller acting for `account`.
     pub fn account(account: impl Into<String>) -> Self {
-        Caller {
-            account: Some(account.into()),
-        }
+        Caller { account: Some(account.into()) }
     }
 }
 
@@ -109,6 +111,8 @@ pub struct CreateBucket {
     pub storage_class: String,
     /// `LRS` or `ZRS`.
     pub redundancy: String,
+    /// Default encryption of new objects.
+    pub encryption: Option<EncryptionRule>,
 }
 
 /// The object service.
@@ -116,15 +120,13 @@ pub struct CreateBucket {
 pub struct ObjectService {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
+    keys: Arc<KeyManager>,
     limits: Limits,
 }
 
 /// Current time in unix seconds.
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Canned ACL values of buckets.
@@ -132,22 +134,12 @@ pub const BUCKET_ACLS: [&str; 3] = ["private", "public-read", "public-read-write
 /// Canned ACL values of objects (`default` inherits the bucket's).
 pub const OBJECT_ACLS: [&str; 4] = ["default", "private", "public-read", "public-read-write"];
 /// Storage classes.
-pub const STORAGE_CLASSES: [&str; 5] = [
-    "Standard",
-    "IA",
-    "Archive",
-    "ColdArchive",
-    "DeepColdArchive",
-];
+pub const STORAGE_CLASSES: [&str; 5] = ["Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive"];
 
 impl ObjectService {
     /// Builds the service over a metadata store and a blob store.
-    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, limits: Limits) -> Self {
-        ObjectService {
-            meta,
-            blobs,
-            limits,
-        }
+    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, keys: Arc<KeyManager>, limits: Limits) -> Self {
+        ObjectService { meta, blobs, keys, limits }
     }
 
     /// The metadata store (for account and key administration).
@@ -170,22 +162,10 @@ impl ObjectService {
     /// # Errors
     /// `NoSuchBucket`; `WrongRegion` when the bucket lives elsewhere;
     /// `AccessDenied` when neither ownership nor the bucket ACL allows `access`.
-    pub async fn bucket(
-        &self,
-        caller: &Caller,
-        region: &str,
-        name: &str,
-        access: Access,
-    ) -> Result<Bucket, CoreError> {
-        let bucket = self
-            .meta
-            .get_bucket(name)
-            .await?
-            .ok_or(CoreError::NoSuchBucket)?;
+    pub async fn bucket(&self, caller: &Caller, region: &str, name: &str, access: Access) -> Result<Bucket, CoreError> {
+        let bucket = self.meta.get_bucket(name).await?.ok_or(CoreError::NoSuchBucket)?;
         if bucket.region != region {
-            return Err(CoreError::WrongRegion {
-                region: bucket.region,
-            });
+            return Err(CoreError::WrongRegion { region: bucket.region });
         }
         if !acl_allows(caller, &bucket, None, access) {
             return Err(denied());
@@ -195,11 +175,7 @@ impl ObjectService {
 
     /// Creates a bucket owned by the caller in `spec.region`. Re-creating
     /// one's own bucket with the same region succeeds without change.
-    pub async fn create_bucket(
-        &self,
-        caller: &Caller,
-        spec: CreateBucket,
-    ) -> Result<Bucket, CoreError> {
+    pub async fn create_bucket(&self, caller: &Caller, spec: CreateBucket) -> Result<Bucket, CoreError> {
         let owner = caller.account.clone().ok_or_else(denied)?;
         if !names::valid_bucket_name(&spec.name) {
             return Err(CoreError::InvalidBucketName);
@@ -207,6 +183,7 @@ impl ObjectService {
         check_choice(&spec.acl, &BUCKET_ACLS, "x-oss-acl")?;
         check_choice(&spec.storage_class, &STORAGE_CLASSES, "StorageClass")?;
         check_choice(&spec.redundancy, &["LRS", "ZRS"], "DataRedundancyType")?;
+        let encryption = spec.encryption.as_ref().map(sse::validate_rule).transpose()?;
         let owned = self.meta.list_buckets(&owner, "", "", usize::MAX).await?;
         if owned.iter().filter(|b| b.region == spec.region).count() >= self.limits.max_buckets {
             return Err(CoreError::TooManyBuckets);
@@ -219,6 +196,7 @@ impl ObjectService {
             storage_class: spec.storage_class,
             redundancy: spec.redundancy,
             created: now(),
+            encryption,
         };
         match self.meta.create_bucket(bucket.clone()).await {
             Ok(()) => Ok(bucket),
@@ -243,47 +221,49 @@ impl ObjectService {
         max: usize,
     ) -> Result<(Vec<Bucket>, bool), CoreError> {
         let owner = caller.account.clone().ok_or_else(denied)?;
-        let mut page = self
-            .meta
-            .list_buckets(&owner, prefix, marker, max + 1)
-            .await?;
+        let mut page = self.meta.list_buckets(&owner, prefix, marker, max + 1).await?;
         let truncated = page.len() > max;
         page.truncate(max);
         Ok((page, truncated))
     }
 
     /// Deletes an empty bucket.
-    pub async fn delete_bucket(
-        &self,
-        caller: &Caller,
-        region: &str,
-        name: &str,
-    ) -> Result<(), CoreError> {
+    pub async fn delete_bucket(&self, caller: &Caller, region: &str, name: &str) -> Result<(), CoreError> {
         self.bucket(caller, region, name, Access::Owner).await?;
         Ok(self.meta.delete_bucket(name).await?)
     }
 
     /// Sets the bucket's canned ACL.
-    pub async fn put_bucket_acl(
-        &self,
-        caller: &Caller,
-        region: &str,
-        name: &str,
-        acl: &str,
-    ) -> Result<(), CoreError> {
+    pub async fn put_bucket_acl(&self, caller: &Caller, region: &str, name: &str, acl: &str) -> Result<(), CoreError> {
         let mut bucket = self.bucket(caller, region, name, Access::Owner).await?;
         check_choice(acl, &BUCKET_ACLS, "x-oss-acl")?;
         bucket.acl = acl.to_owned();
         Ok(self.meta.update_bucket(bucket).await?)
     }
 
-    /// Storage and object counts.
-    pub async fn bucket_stat(
+    /// Sets the bucket's default encryption (replacing the whole rule).
+    /// Existing objects keep theirs.
+    pub async fn put_bucket_encryption(
         &self,
         caller: &Caller,
         region: &str,
         name: &str,
-    ) -> Result<BucketStat, CoreError> {
+        rule: EncryptionRule,
+    ) -> Result<(), CoreError> {
+        let mut bucket = self.bucket(caller, region, name, Access::Owner).await?;
+        bucket.encryption = Some(sse::validate_rule(&rule)?);
+        Ok(self.meta.update_bucket(bucket).await?)
+    }
+
+    /// Removes the bucket's default encryption (no error when there is none).
+    pub async fn delete_bucket_encryption(&self, caller: &Caller, region: &str, name: &str) -> Result<(), CoreError> {
+        let mut bucket = self.bucket(caller, region, name, Access::Owner).await?;
+        bucket.encryption = None;
+        Ok(self.meta.update_bucket(bucket).await?)
+    }
+
+    /// Storage and object counts.
+    pub async fn bucket_stat(&self, caller: &Caller, region: &str, name: &str) -> Result<BucketStat, CoreError> {
         self.bucket(caller, region, name, Access::Owner).await?;
         Ok(self.meta.bucket_stat(name).await?)
     }
@@ -304,11 +284,7 @@ fn check_choice(value: &str, allowed: &[&str], name: &str) -> Result<(), CoreErr
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(CoreError::invalid_argument(
-            format!("{name} is not valid: {value}"),
-            name,
-            value,
-        ))
+        Err(CoreError::invalid_argument(format!("{name} is not valid: {value}"), name, value))
     }
 }
 

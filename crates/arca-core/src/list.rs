@@ -68,8 +68,7 @@ fn common_prefix(key: &str, prefix: &str, delimiter: &str) -> Option<String> {
         return None;
     }
     let rest = key.strip_prefix(prefix)?;
-    rest.find(delimiter)
-        .map(|i| format!("{prefix}{}", &rest[..i + delimiter.len()]))
+    rest.find(delimiter).map(|i| format!("{prefix}{}", &rest[..i + delimiter.len()]))
 }
 
 /// Where to continue after a common prefix (or nowhere, if nothing sorts after it).
@@ -103,10 +102,7 @@ impl ObjectService {
         }
         let batch = (p.max_keys + 1).min(1001);
         'pages: loop {
-            let page = self
-                .meta
-                .list_objects(bucket, &p.prefix, &start, batch)
-                .await?;
+            let page = self.meta.list_objects(bucket, &p.prefix, &start, batch).await?;
             let exhausted = page.len() < batch;
             for rec in page {
                 if out.objects.len() + out.prefixes.len() >= p.max_keys {
@@ -146,10 +142,7 @@ impl ObjectService {
         let mut start = if p.key_marker.is_empty() {
             UploadStart::First
         } else {
-            UploadStart::After {
-                key: p.key_marker.clone(),
-                upload_id: p.upload_id_marker.clone(),
-            }
+            UploadStart::After { key: p.key_marker.clone(), upload_id: p.upload_id_marker.clone() }
         };
         if let Some(cp) = common_prefix(&p.key_marker, &p.prefix, &p.delimiter) {
             match after_prefix(&cp) {
@@ -159,10 +152,7 @@ impl ObjectService {
         }
         let batch = (p.max_uploads + 1).min(1001);
         'pages: loop {
-            let page = self
-                .meta
-                .list_uploads(bucket, &p.prefix, &start, batch)
-                .await?;
+            let page = self.meta.list_uploads(bucket, &p.prefix, &start, batch).await?;
             let exhausted = page.len() < batch;
             for up in page {
                 if out.uploads.len() + out.prefixes.len() >= p.max_uploads {
@@ -181,10 +171,7 @@ impl ObjectService {
                 }
                 out.next_key_marker = up.key.clone();
                 out.next_upload_id_marker = up.upload_id.clone();
-                start = UploadStart::After {
-                    key: up.key.clone(),
-                    upload_id: up.upload_id.clone(),
-                };
+                start = UploadStart::After { key: up.key.clone(), upload_id: up.upload_id.clone() };
                 out.uploads.push(up);
             }
             if exhausted {

@@ -4,11 +4,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arca_meta::{Expect, Extent, ObjectAttrs, ObjectKind, ObjectRecord, Part, Upload};
+use arca_crypto::StreamParams;
+use arca_meta::{Bucket, Encryption, Expect, Extent, ObjectAttrs, ObjectKind, ObjectRecord, Part, Upload};
 
 use crate::checksum::{crc64_combine, multipart_etag, upper_hex};
 use crate::objects::{CopySource, random_id};
-use crate::stream::{ByteStream, discard, write_blob};
+use crate::sse::{self, SseRequest};
+use crate::stream::{ByteStream, Sealing, discard, write_blob};
 use crate::{Access, Caller, CoreError, OBJECT_ACLS, ObjectService, check_choice, names, now};
 
 /// A part named in CompleteMultipartUpload.
@@ -35,10 +37,8 @@ pub struct PartsPage {
 /// by id), and never repeat within a process.
 fn new_upload_id() -> String {
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     let mut prev = LAST.load(Ordering::SeqCst);
     let t = loop {
         let next = nanos.max(prev + 1);
@@ -71,16 +71,17 @@ impl ObjectService {
         key: &str,
         upload_id: &str,
         access: Access,
-    ) -> Result<Upload, CoreError> {
+    ) -> Result<(Bucket, Upload), CoreError> {
         names::check_key(key).map_err(CoreError::InvalidObjectName)?;
-        self.bucket(caller, region, bucket, access).await?;
+        let b = self.bucket(caller, region, bucket, access).await?;
         match self.meta.get_upload(upload_id).await? {
-            Some(u) if u.bucket == bucket && u.key == key => Ok(u),
+            Some(u) if u.bucket == bucket && u.key == key => Ok((b, u)),
             _ => Err(CoreError::NoSuchUpload),
         }
     }
 
-    /// Starts a multipart upload.
+    /// Starts a multipart upload. The encryption (request, else bucket
+    /// default) and the data key are decided here; every part uses them.
     pub async fn initiate_upload(
         &self,
         caller: &Caller,
@@ -88,24 +89,34 @@ impl ObjectService {
         bucket: &str,
         key: &str,
         attrs: ObjectAttrs,
+        sse: &SseRequest,
     ) -> Result<Upload, CoreError> {
         names::check_key(key).map_err(CoreError::InvalidObjectName)?;
         check_choice(&attrs.acl, &OBJECT_ACLS, "x-oss-object-acl")?;
         let b = self.bucket(caller, region, bucket, Access::Write).await?;
         let mut attrs = attrs;
         crate::objects::default_storage_class(&mut attrs, &b);
+        let version_id = random_id();
+        let encryption = match sse::resolve(sse, &b)? {
+            None => None,
+            Some(plan) => Some(self.new_data_key(&plan, &b, key, &version_id).await?.0),
+        };
         let upload = Upload {
             upload_id: new_upload_id(),
             bucket: bucket.into(),
             key: key.into(),
             initiated: now(),
             attrs,
+            version_id,
+            encryption,
         };
         self.meta.create_upload(upload.clone()).await?;
         Ok(upload)
     }
 
-    /// Stores one part (replacing an earlier part with the same number).
+    /// Stores one part (replacing an earlier part with the same number),
+    /// encrypted under the upload's data key with its own stream. Returns the
+    /// part and the upload's encryption.
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_part(
         &self,
@@ -118,18 +129,15 @@ impl ObjectService {
         content_md5: Option<[u8; 16]>,
         content_length: Option<u64>,
         body: ByteStream,
-    ) -> Result<Part, CoreError> {
+    ) -> Result<(Part, Option<Encryption>), CoreError> {
         check_part_number(number)?;
-        self.upload_for(caller, region, bucket, key, upload_id, Access::Write)
-            .await?;
-        let w = write_blob(
-            &self.blobs,
-            body,
-            content_length,
-            self.limits.max_part_size,
-            content_md5,
-        )
-        .await?;
+        let (b, upload) = self.upload_for(caller, region, bucket, key, upload_id, Access::Write).await?;
+        let sealing = self
+            .decryption(upload.encryption.as_ref(), &b, key, &upload.version_id)
+            .await?
+            .map(|(key, suite)| Sealing { key, params: StreamParams::random(suite, number) });
+        let salt = sealing.as_ref().map(|s| hex::encode(s.params.salt));
+        let w = write_blob(&self.blobs, body, content_length, self.limits.max_part_size, content_md5, sealing).await?;
         let part = Part {
             number,
             blob: w.blob.to_string(),
@@ -137,15 +145,17 @@ impl ObjectService {
             etag: upper_hex(&w.md5),
             crc64: w.crc64,
             last_modified: now(),
+            salt,
         };
         if let Err(e) = self.meta.put_part(upload_id, part.clone()).await {
             discard(&self.blobs, vec![w.blob]).await;
             return Err(e.into());
         }
-        Ok(part)
+        Ok((part, upload.encryption))
     }
 
-    /// Stores a part copied from (a byte range of) an existing object.
+    /// Stores a part copied from (a byte range of) an existing object: the
+    /// source is decrypted and the part encrypted under the upload's key.
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_part_copy(
         &self,
@@ -157,20 +167,11 @@ impl ObjectService {
         number: u32,
         source: &CopySource,
         range: Option<(u64, Option<u64>)>,
-    ) -> Result<Part, CoreError> {
+    ) -> Result<(Part, Option<Encryption>), CoreError> {
         check_part_number(number)?;
-        self.upload_for(caller, region, bucket, key, upload_id, Access::Write)
-            .await?;
-        let src = self
-            .head_object(caller, region, &source.bucket, &source.key)
-            .await?;
-        source.conditions.check(
-            &src,
-            [
-                "x-oss-copy-source-if-match",
-                "x-oss-copy-source-if-unmodified-since",
-            ],
-        )?;
+        self.upload_for(caller, region, bucket, key, upload_id, Access::Write).await?;
+        let src = self.head_object(caller, region, &source.bucket, &source.key).await?;
+        source.conditions.check(&src, ["x-oss-copy-source-if-match", "x-oss-copy-source-if-unmodified-since"])?;
         let (start, end) = match range {
             None => (0, src.size),
             Some((s, e)) => {
@@ -185,19 +186,8 @@ impl ObjectService {
                 (s, end)
             }
         };
-        let body = self.read_object(&src, start, end);
-        self.upload_part(
-            caller,
-            region,
-            bucket,
-            key,
-            upload_id,
-            number,
-            None,
-            Some(end - start),
-            body,
-        )
-        .await
+        let body = self.read_object(&src, start, end).await?;
+        self.upload_part(caller, region, bucket, key, upload_id, number, None, Some(end - start), body).await
     }
 
     /// Lists parts with numbers above `marker`.
@@ -212,17 +202,11 @@ impl ObjectService {
         marker: u32,
         max: usize,
     ) -> Result<PartsPage, CoreError> {
-        let upload = self
-            .upload_for(caller, region, bucket, key, upload_id, Access::Read)
-            .await?;
+        let (_, upload) = self.upload_for(caller, region, bucket, key, upload_id, Access::Read).await?;
         let mut parts = self.meta.list_parts(upload_id, marker, max + 1).await?;
         let truncated = parts.len() > max;
         parts.truncate(max);
-        Ok(PartsPage {
-            upload,
-            parts,
-            truncated,
-        })
+        Ok(PartsPage { upload, parts, truncated })
     }
 
     /// Ends an upload and discards its parts.
@@ -234,8 +218,7 @@ impl ObjectService {
         key: &str,
         upload_id: &str,
     ) -> Result<(), CoreError> {
-        self.upload_for(caller, region, bucket, key, upload_id, Access::Write)
-            .await?;
+        self.upload_for(caller, region, bucket, key, upload_id, Access::Write).await?;
         Ok(self.meta.abort_upload(upload_id).await?)
     }
 
@@ -256,9 +239,7 @@ impl ObjectService {
         if let Some(a) = &acl {
             check_choice(a, &OBJECT_ACLS, "x-oss-object-acl")?;
         }
-        let upload = self
-            .upload_for(caller, region, bucket, key, upload_id, Access::Write)
-            .await?;
+        let (_, upload) = self.upload_for(caller, region, bucket, key, upload_id, Access::Write).await?;
         let uploaded = self.meta.list_parts(upload_id, 0, 10001).await?;
         let chosen: Vec<Part> = match listed {
             None => uploaded,
@@ -271,10 +252,7 @@ impl ObjectService {
                 }
                 let mut chosen = Vec::with_capacity(listed.len());
                 for lp in &listed {
-                    let part = uploaded
-                        .iter()
-                        .find(|p| p.number == lp.number)
-                        .ok_or(CoreError::InvalidPart)?;
+                    let part = uploaded.iter().find(|p| p.number == lp.number).ok_or(CoreError::InvalidPart)?;
                     let etag = lp.etag.trim().trim_matches('"');
                     if !etag.eq_ignore_ascii_case(&part.etag) {
                         return Err(CoreError::InvalidPart);
@@ -287,26 +265,19 @@ impl ObjectService {
         if chosen.is_empty() {
             return Err(CoreError::InvalidPart);
         }
-        if chosen[..chosen.len() - 1]
-            .iter()
-            .any(|p| p.size < self.limits.min_part_size)
-        {
+        if chosen[..chosen.len() - 1].iter().any(|p| p.size < self.limits.min_part_size) {
             return Err(CoreError::EntityTooSmall);
         }
         let size: u64 = chosen.iter().map(|p| p.size).sum();
         if size > self.limits.max_object_size {
             return Err(CoreError::EntityTooLarge);
         }
-        let crc64 = chosen
-            .iter()
-            .fold(0u64, |acc, p| crc64_combine(acc, p.crc64, p.size));
+        let crc64 = chosen.iter().fold(0u64, |acc, p| crc64_combine(acc, p.crc64, p.size));
         let md5s: Vec<[u8; 16]> = chosen
             .iter()
             .map(|p| {
                 let mut m = [0u8; 16];
-                hex::decode_to_slice(&p.etag, &mut m)
-                    .map(|_| m)
-                    .map_err(CoreError::internal)
+                hex::decode_to_slice(&p.etag, &mut m).map(|_| m).map_err(CoreError::internal)
             })
             .collect::<Result<_, _>>()?;
         let mut attrs = upload.attrs;
@@ -316,7 +287,7 @@ impl ObjectService {
         let record = ObjectRecord {
             bucket: bucket.into(),
             key: key.into(),
-            version_id: random_id(),
+            version_id: upload.version_id,
             kind: ObjectKind::Multipart,
             size,
             etag: multipart_etag(&md5s),
@@ -325,22 +296,12 @@ impl ObjectService {
             attrs,
             extents: chosen
                 .iter()
-                .map(|p| Extent {
-                    blob: p.blob.clone(),
-                    len: p.size,
-                })
+                .map(|p| Extent { blob: p.blob.clone(), len: p.size, salt: p.salt.clone(), part: p.number })
                 .collect(),
+            encryption: upload.encryption,
         };
-        let expect = if forbid_overwrite {
-            Expect::Absent
-        } else {
-            Expect::Any
-        };
-        match self
-            .meta
-            .complete_upload(upload_id, record.clone(), expect)
-            .await
-        {
+        let expect = if forbid_overwrite { Expect::Absent } else { Expect::Any };
+        match self.meta.complete_upload(upload_id, record.clone(), expect).await {
             Ok(()) => Ok(record),
             Err(arca_meta::MetaError::Conflict(_)) => Err(CoreError::FileAlreadyExists),
             Err(e) => Err(e.into()),
@@ -356,10 +317,9 @@ mod tests {
     fn upload_ids_increase() {
         let ids: Vec<String> = (0..1000).map(|_| new_upload_id()).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
-        assert!(ids.iter().all(|i| {
-            i.len() == 32
-                && i.bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase())
-        }));
+        assert!(
+            ids.iter()
+                .all(|i| { i.len() == 32 && i.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase()) })
+        );
     }
 }

@@ -1,14 +1,15 @@
 //! Single-object operations: put, head/read, delete, copy, append, ACL.
 
+use std::sync::Arc;
+
 use arca_blob::BlobId;
-use arca_meta::{Expect, Extent, MetaError, ObjectAttrs, ObjectKind, ObjectRecord};
+use arca_crypto::{DataKey, StreamParams, Suite};
+use arca_meta::{Bucket, Encryption, Expect, Extent, MetaError, ObjectAttrs, ObjectKind, ObjectRecord};
 
 use crate::checksum::{crc64_combine, upper_hex};
-use crate::stream::{ByteStream, Written, discard, read_extents, write_blob};
-use crate::{
-    Access, Caller, CoreError, OBJECT_ACLS, ObjectService, acl_allows, check_choice, denied, names,
-    now,
-};
+use crate::sse::{self, SseRequest};
+use crate::stream::{ByteStream, Decryption, Sealing, Written, discard, read_extents, write_blob};
+use crate::{Access, Caller, CoreError, OBJECT_ACLS, ObjectService, acl_allows, check_choice, denied, names, now};
 
 /// PutObject arguments.
 pub struct PutObject {
@@ -24,6 +25,8 @@ pub struct PutObject {
     pub content_length: Option<u64>,
     /// Refuse to replace an existing object.
     pub forbid_overwrite: bool,
+    /// Server-side encryption asked for.
+    pub sse: SseRequest,
     /// The body.
     pub body: ByteStream,
 }
@@ -42,6 +45,8 @@ pub struct AppendObject {
     pub content_md5: Option<[u8; 16]>,
     /// Declared body length.
     pub content_length: Option<u64>,
+    /// Encryption, used only when the append creates the object.
+    pub sse: SseRequest,
     /// The bytes to append.
     pub body: ByteStream,
 }
@@ -66,16 +71,12 @@ impl Conditions {
         if let Some(m) = &self.if_match
             && !etag_matches(m, &rec.etag)
         {
-            return Err(CoreError::PreconditionFailed {
-                condition: names[0],
-            });
+            return Err(CoreError::PreconditionFailed { condition: names[0] });
         }
         if let Some(t) = self.if_unmodified_since
             && rec.last_modified > t
         {
-            return Err(CoreError::PreconditionFailed {
-                condition: names[1],
-            });
+            return Err(CoreError::PreconditionFailed { condition: names[1] });
         }
         if let Some(m) = &self.if_none_match
             && etag_matches(m, &rec.etag)
@@ -126,6 +127,8 @@ pub struct CopyObject {
     pub acl: Option<String>,
     /// Refuse to replace an existing destination.
     pub forbid_overwrite: bool,
+    /// Encryption of the destination (never inherited from the source).
+    pub sse: SseRequest,
 }
 
 pub(crate) fn random_id() -> String {
@@ -138,51 +141,75 @@ fn check_key(key: &str) -> Result<(), CoreError> {
 
 impl ObjectService {
     /// Stores an object, replacing any current one (unless forbidden).
-    pub async fn put_object(
-        &self,
-        caller: &Caller,
-        region: &str,
-        req: PutObject,
-    ) -> Result<ObjectRecord, CoreError> {
+    pub async fn put_object(&self, caller: &Caller, region: &str, req: PutObject) -> Result<ObjectRecord, CoreError> {
         check_key(&req.key)?;
         check_choice(&req.attrs.acl, &OBJECT_ACLS, "x-oss-object-acl")?;
-        let bucket = self
-            .bucket(caller, region, &req.bucket, Access::Write)
-            .await?;
+        let bucket = self.bucket(caller, region, &req.bucket, Access::Write).await?;
         let mut req = req;
         default_storage_class(&mut req.attrs, &bucket);
         if req.forbid_overwrite && self.meta.get_object(&req.bucket, &req.key).await?.is_some() {
             return Err(CoreError::FileAlreadyExists);
         }
+        let version_id = random_id();
+        let (encryption, sealing) = self.seal_new(&req.sse, &bucket, &req.key, &version_id, 0).await?;
+        let salt = sealing.as_ref().map(|s| hex::encode(s.params.salt));
         let w = write_blob(
             &self.blobs,
             req.body,
             req.content_length,
             self.limits.max_object_size,
             req.content_md5,
+            sealing,
         )
         .await?;
         let record = ObjectRecord {
             bucket: req.bucket,
             key: req.key,
-            version_id: random_id(),
+            version_id,
             kind: ObjectKind::Normal,
             size: w.len,
             etag: upper_hex(&w.md5),
             crc64: w.crc64,
             last_modified: now(),
             attrs: req.attrs,
-            extents: vec![Extent {
-                blob: w.blob.to_string(),
-                len: w.len,
-            }],
+            extents: vec![Extent { blob: w.blob.to_string(), len: w.len, salt, part: 0 }],
+            encryption,
         };
-        let expect = if req.forbid_overwrite {
-            arca_meta::Expect::Absent
-        } else {
-            arca_meta::Expect::Any
-        };
+        let expect = if req.forbid_overwrite { Expect::Absent } else { Expect::Any };
         self.commit(record, expect, vec![w.blob]).await
+    }
+
+    /// The encryption of a new object version and the sealing of its first
+    /// stream (`part` is the stream's part number).
+    async fn seal_new(
+        &self,
+        req: &SseRequest,
+        bucket: &Bucket,
+        key: &str,
+        version_id: &str,
+        part: u32,
+    ) -> Result<(Option<Encryption>, Option<Sealing>), CoreError> {
+        match sse::resolve(req, bucket)? {
+            None => Ok((None, None)),
+            Some(plan) => {
+                let (enc, data_key) = self.new_data_key(&plan, bucket, key, version_id).await?;
+                Ok((Some(enc), Some(Sealing { key: data_key, params: StreamParams::random(plan.suite, part) })))
+            }
+        }
+    }
+
+    /// The data key and suite of an existing encrypted version (`None` if plaintext).
+    pub(crate) async fn decryption(
+        &self,
+        enc: Option<&Encryption>,
+        bucket: &Bucket,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<(Arc<DataKey>, Suite)>, CoreError> {
+        let Some(enc) = enc else { return Ok(None) };
+        let suite =
+            Suite::from_id(enc.suite).ok_or_else(|| CoreError::internal(format!("unknown suite {}", enc.suite)))?;
+        Ok(Some((self.data_key(enc, bucket, key, version_id).await?, suite)))
     }
 
     /// Writes `record`; on failure discards `new_blobs` and maps conflicts.
@@ -219,21 +246,12 @@ impl ObjectService {
         key: &str,
     ) -> Result<ObjectRecord, CoreError> {
         check_key(key)?;
-        let b = self
-            .meta
-            .get_bucket(bucket)
-            .await?
-            .ok_or(CoreError::NoSuchBucket)?;
+        let b = self.meta.get_bucket(bucket).await?.ok_or(CoreError::NoSuchBucket)?;
         if b.region != region {
             return Err(CoreError::WrongRegion { region: b.region });
         }
         let rec = self.meta.get_object(bucket, key).await?;
-        let allowed = acl_allows(
-            caller,
-            &b,
-            rec.as_ref().map(|r| r.attrs.acl.as_str()),
-            Access::Read,
-        );
+        let allowed = acl_allows(caller, &b, rec.as_ref().map(|r| r.attrs.acl.as_str()), Access::Read);
         match rec {
             _ if !allowed => Err(denied()),
             Some(rec) => Ok(rec),
@@ -241,24 +259,26 @@ impl ObjectService {
         }
     }
 
-    /// Streams bytes `[start, end)` of an object found by [`ObjectService::head_object`].
-    pub fn read_object(&self, record: &ObjectRecord, start: u64, end: u64) -> ByteStream {
-        read_extents(
-            &self.blobs,
-            record.extents.clone(),
-            start,
-            end.min(record.size),
-        )
+    /// Streams plaintext bytes `[start, end)` of an object found by
+    /// [`ObjectService::head_object`], decrypting if it is encrypted. Only the
+    /// segments covering the range are read; a segment that fails
+    /// authentication ends the stream with an error (and is logged).
+    pub async fn read_object(&self, record: &ObjectRecord, start: u64, end: u64) -> Result<ByteStream, CoreError> {
+        let decryption = match &record.encryption {
+            None => None,
+            Some(enc) => {
+                let bucket = self.meta.get_bucket(&record.bucket).await?.ok_or(CoreError::NoSuchBucket)?;
+                self.decryption(Some(enc), &bucket, &record.key, &record.version_id)
+                    .await?
+                    .map(|(key, suite)| Decryption { key, suite })
+            }
+        };
+        let label = format!("{}/{}", record.bucket, record.key);
+        Ok(read_extents(&self.blobs, record.extents.clone(), start, end.min(record.size), decryption, label))
     }
 
     /// Deletes an object; deleting a missing key succeeds.
-    pub async fn delete_object(
-        &self,
-        caller: &Caller,
-        region: &str,
-        bucket: &str,
-        key: &str,
-    ) -> Result<(), CoreError> {
+    pub async fn delete_object(&self, caller: &Caller, region: &str, bucket: &str, key: &str) -> Result<(), CoreError> {
         check_key(key)?;
         self.bucket(caller, region, bucket, Access::Write).await?;
         self.meta.delete_object(bucket, key).await?;
@@ -277,12 +297,7 @@ impl ObjectService {
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             let r = match check_key(key) {
-                Ok(()) => self
-                    .meta
-                    .delete_object(bucket, key)
-                    .await
-                    .map(|_| ())
-                    .map_err(CoreError::from),
+                Ok(()) => self.meta.delete_object(bucket, key).await.map(|_| ()).map_err(CoreError::from),
                 Err(e) => Err(e),
             };
             out.push(r);
@@ -303,15 +318,8 @@ impl ObjectService {
         check_choice(acl, &OBJECT_ACLS, "x-oss-object-acl")?;
         self.bucket(caller, region, bucket, Access::Owner).await?;
         loop {
-            let mut rec = self
-                .meta
-                .get_object(bucket, key)
-                .await?
-                .ok_or(CoreError::NoSuchKey)?;
-            let expect = Expect::Current {
-                version_id: rec.version_id.clone(),
-                size: rec.size,
-            };
+            let mut rec = self.meta.get_object(bucket, key).await?.ok_or(CoreError::NoSuchKey)?;
+            let expect = Expect::Current { version_id: rec.version_id.clone(), size: rec.size };
             rec.attrs.acl = acl.to_owned();
             match self.meta.put_object(rec, expect).await {
                 Err(MetaError::Conflict(_)) => continue, // raced with a write: apply to the new version
@@ -320,106 +328,68 @@ impl ObjectService {
         }
     }
 
-    /// Copies an object (re-writing its bytes into a new blob), or, when
-    /// source and destination are the same key, replaces its metadata only.
-    pub async fn copy_object(
-        &self,
-        caller: &Caller,
-        region: &str,
-        req: CopyObject,
-    ) -> Result<ObjectRecord, CoreError> {
+    /// Copies an object: decrypts the source and writes a new version under
+    /// the destination's encryption (never the source's) with a new data key.
+    /// A copy onto itself that keeps the encryption replaces metadata only.
+    pub async fn copy_object(&self, caller: &Caller, region: &str, req: CopyObject) -> Result<ObjectRecord, CoreError> {
         check_key(&req.key)?;
         if let Some(acl) = &req.acl {
             check_choice(acl, &OBJECT_ACLS, "x-oss-object-acl")?;
         }
-        let src = self
-            .head_object(caller, region, &req.source.bucket, &req.source.key)
-            .await?;
-        req.source.conditions.check(
-            &src,
-            [
-                "x-oss-copy-source-if-match",
-                "x-oss-copy-source-if-unmodified-since",
-            ],
-        )?;
-        let dest = self
-            .bucket(caller, region, &req.bucket, Access::Write)
-            .await?;
+        let src = self.head_object(caller, region, &req.source.bucket, &req.source.key).await?;
+        req.source.conditions.check(&src, ["x-oss-copy-source-if-match", "x-oss-copy-source-if-unmodified-since"])?;
+        let dest = self.bucket(caller, region, &req.bucket, Access::Write).await?;
         let mut attrs = req.replace_attrs.unwrap_or_else(|| src.attrs.clone());
         default_storage_class(&mut attrs, &dest);
-        attrs.acl = req.acl.unwrap_or_else(|| {
-            if attrs.acl.is_empty() {
-                "default".into()
-            } else {
-                attrs.acl.clone()
-            }
-        });
-        let same = req.source.bucket == req.bucket && req.source.key == req.key;
-        if same {
+        attrs.acl = req.acl.unwrap_or_else(|| if attrs.acl.is_empty() { "default".into() } else { attrs.acl.clone() });
+        let plan = sse::resolve(&req.sse, &dest)?;
+        let same_key = req.source.bucket == req.bucket && req.source.key == req.key;
+        let same_encryption = match (&plan, &src.encryption) {
+            (None, None) => true,
+            (Some(p), Some(e)) => p.algorithm == e.algorithm && p.suite.id() == e.suite,
+            _ => false,
+        };
+        if same_key && same_encryption {
             if req.forbid_overwrite {
                 return Err(CoreError::FileAlreadyExists);
             }
-            let record = ObjectRecord {
-                attrs,
-                last_modified: now(),
-                ..src.clone()
-            };
-            let expect = Expect::Current {
-                version_id: src.version_id,
-                size: src.size,
-            };
-            return self
-                .commit(record, expect, Vec::new())
-                .await
-                .map_err(|e| match e {
-                    CoreError::PositionNotEqualToLength { .. } => {
-                        CoreError::internal("object changed during copy")
-                    }
-                    e => e,
-                });
+            let record = ObjectRecord { attrs, last_modified: now(), ..src.clone() };
+            let expect = Expect::Current { version_id: src.version_id, size: src.size };
+            return self.commit(record, expect, Vec::new()).await.map_err(|e| match e {
+                CoreError::PositionNotEqualToLength { .. } => CoreError::internal("object changed during copy"),
+                e => e,
+            });
         }
         if req.forbid_overwrite && self.meta.get_object(&req.bucket, &req.key).await?.is_some() {
             return Err(CoreError::FileAlreadyExists);
         }
-        let body = self.read_object(&src, 0, src.size);
-        let w = write_blob(
-            &self.blobs,
-            body,
-            Some(src.size),
-            self.limits.max_object_size,
-            None,
-        )
-        .await?;
-        // A multipart source keeps its multipart ETag: copying does not change content.
-        let etag = if src.kind == ObjectKind::Multipart {
-            upper_hex(&w.md5)
-        } else {
-            src.etag.clone()
-        };
+        let version_id = random_id();
+        let (encryption, sealing) = self.seal_new(&req.sse, &dest, &req.key, &version_id, 0).await?;
+        let salt = sealing.as_ref().map(|s| hex::encode(s.params.salt));
+        let body = self.read_object(&src, 0, src.size).await?;
+        let w = write_blob(&self.blobs, body, Some(src.size), self.limits.max_object_size, None, sealing).await?;
+        // A multipart or appendable source gets the MD5 ETag of its content.
+        let etag = if src.kind == ObjectKind::Normal { src.etag.clone() } else { upper_hex(&w.md5) };
         let record = ObjectRecord {
             bucket: req.bucket,
             key: req.key,
-            version_id: random_id(),
+            version_id,
             kind: ObjectKind::Normal,
             size: w.len,
             etag,
             crc64: w.crc64,
             last_modified: now(),
             attrs,
-            extents: vec![Extent {
-                blob: w.blob.to_string(),
-                len: w.len,
-            }],
+            extents: vec![Extent { blob: w.blob.to_string(), len: w.len, salt, part: 0 }],
+            encryption,
         };
-        let expect = if req.forbid_overwrite {
-            Expect::Absent
-        } else {
-            Expect::Any
-        };
+        let expect = if req.forbid_overwrite { Expect::Absent } else { Expect::Any };
         self.commit(record, expect, vec![w.blob]).await
     }
 
-    /// Appends to an appendable object (creating it at position 0).
+    /// Appends to an appendable object (creating it at position 0). The
+    /// first append fixes the encryption; later appends reuse the object's
+    /// data key with a new stream per extent and ignore their SSE headers.
     pub async fn append_object(
         &self,
         caller: &Caller,
@@ -428,35 +398,38 @@ impl ObjectService {
     ) -> Result<ObjectRecord, CoreError> {
         check_key(&req.key)?;
         check_choice(&req.attrs.acl, &OBJECT_ACLS, "x-oss-object-acl")?;
-        let bucket = self
-            .bucket(caller, region, &req.bucket, Access::Write)
-            .await?;
+        let bucket = self.bucket(caller, region, &req.bucket, Access::Write).await?;
         let mut req = req;
         default_storage_class(&mut req.attrs, &bucket);
         let current = self.meta.get_object(&req.bucket, &req.key).await?;
         check_append_position(current.as_ref(), req.position)?;
         let room = self.limits.max_object_size.saturating_sub(req.position);
-        let w = write_blob(
-            &self.blobs,
-            req.body,
-            req.content_length,
-            room,
-            req.content_md5,
-        )
-        .await?;
-        let Written {
-            blob, len, crc64, ..
-        } = w;
-        let extent = Extent {
-            blob: blob.to_string(),
-            len,
+        let (version_id, encryption, sealing) = match &current {
+            None => {
+                let version_id = random_id();
+                let (enc, sealing) = self.seal_new(&req.sse, &bucket, &req.key, &version_id, 0).await?;
+                (version_id, enc, sealing)
+            }
+            Some(cur) => {
+                let index = u32::try_from(cur.extents.len()).map_err(|_| CoreError::EntityTooLarge)?;
+                let sealing = self
+                    .decryption(cur.encryption.as_ref(), &bucket, &cur.key, &cur.version_id)
+                    .await?
+                    .map(|(key, suite)| Sealing { key, params: StreamParams::random(suite, index) });
+                (cur.version_id.clone(), cur.encryption.clone(), sealing)
+            }
         };
-        let (record, expect) = match current {
+        let salt = sealing.as_ref().map(|s| hex::encode(s.params.salt));
+        let part = sealing.as_ref().map_or(0, |s| s.params.part_number);
+        let w = write_blob(&self.blobs, req.body, req.content_length, room, req.content_md5, sealing).await?;
+        let Written { blob, len, crc64, .. } = w;
+        let extent = Extent { blob: blob.to_string(), len, salt, part };
+        let (mut record, expect) = match current {
             None => (
                 ObjectRecord {
                     bucket: req.bucket,
                     key: req.key,
-                    version_id: random_id(),
+                    version_id,
                     kind: ObjectKind::Appendable,
                     size: len,
                     etag: String::new(),
@@ -464,14 +437,12 @@ impl ObjectService {
                     last_modified: now(),
                     attrs: req.attrs,
                     extents: vec![extent],
+                    encryption,
                 },
                 Expect::Absent,
             ),
             Some(cur) => {
-                let expect = Expect::Current {
-                    version_id: cur.version_id.clone(),
-                    size: cur.size,
-                };
+                let expect = Expect::Current { version_id: cur.version_id.clone(), size: cur.size };
                 let mut extents = cur.extents;
                 extents.push(extent);
                 let rec = ObjectRecord {
@@ -484,13 +455,12 @@ impl ObjectService {
                 (rec, expect)
             }
         };
-        let mut record = record;
         record.etag = append_etag(&record);
-        let (bucket, key) = (record.bucket.clone(), record.key.clone());
+        let (bucket_name, key) = (record.bucket.clone(), record.key.clone());
         match self.commit(record, expect, vec![blob]).await {
             Err(CoreError::FileAlreadyExists | CoreError::PositionNotEqualToLength { .. }) => {
                 // Another writer got there first: report the state it left.
-                let cur = self.meta.get_object(&bucket, &key).await?;
+                let cur = self.meta.get_object(&bucket_name, &key).await?;
                 let next = cur.as_ref().map_or(0, |c| c.size);
                 Err(check_append_position(cur.as_ref(), req.position)
                     .err()

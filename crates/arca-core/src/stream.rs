@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use arca_blob::{BlobId, BlobStore};
+use arca_crypto::{DataKey, StreamOpener, StreamParams, StreamSealer, Suite};
 use arca_meta::Extent;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -26,14 +27,26 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 const CHANNEL_CHUNKS: usize = 4;
 /// Read size for response bodies.
 const READ_CHUNK: usize = 256 * 1024;
+/// Typical sealed output per pushed chunk.
+const CHANNEL_CHUNK_HINT: usize = 256 * 1024;
 
 /// A body turned into a finished blob.
 #[derive(Debug)]
 pub(crate) struct Written {
     pub blob: BlobId,
+    /// Plaintext length.
     pub len: u64,
+    /// MD5 of the plaintext.
     pub md5: [u8; 16],
+    /// CRC-64 of the plaintext.
     pub crc64: u64,
+}
+
+/// Encryption of one stream being written: the object's data key and the
+/// stream's parameters (suite, part number, salt).
+pub(crate) struct Sealing {
+    pub key: Arc<DataKey>,
+    pub params: StreamParams,
 }
 
 enum Msg {
@@ -41,15 +54,18 @@ enum Msg {
     End,
 }
 
-/// Streams `body` into a new blob. `expected_len` is the declared length (if
-/// any); more than `max_len` bytes fails with `EntityTooLarge`. On any error the
-/// partial blob is discarded. `content_md5`, if given, must match.
+/// Streams `body` into a new blob, hashing the plaintext and, with
+/// `sealing`, encrypting it in the same pass (plaintext never reaches disk).
+/// `expected_len` is the declared length (if any); more than `max_len` bytes
+/// fails with `EntityTooLarge`. On any error the partial blob is discarded.
+/// `content_md5`, if given, must match.
 pub(crate) async fn write_blob(
     blobs: &Arc<dyn BlobStore>,
     mut body: ByteStream,
     expected_len: Option<u64>,
     max_len: u64,
     content_md5: Option<[u8; 16]>,
+    sealing: Option<Sealing>,
 ) -> Result<Written, CoreError> {
     if expected_len.is_some_and(|n| n > max_len) {
         return Err(CoreError::EntityTooLarge);
@@ -59,22 +75,33 @@ pub(crate) async fn write_blob(
     let writer = tokio::task::spawn_blocking(move || -> io::Result<Option<Written>> {
         let mut w = store.create()?;
         let mut hashes = Hashes::default();
+        let mut sealer = match sealing {
+            Some(s) => Some(StreamSealer::new(&s.key, s.params).map_err(io::Error::other)?),
+            None => None,
+        };
+        let mut sealed = Vec::with_capacity(CHANNEL_CHUNK_HINT);
         while let Some(msg) = rx.blocking_recv() {
             match msg {
                 Msg::Data(chunk) => {
                     hashes.update(&chunk);
-                    w.write_all(&chunk)?;
+                    match sealer.as_mut() {
+                        Some(s) => {
+                            s.push(&chunk, &mut sealed).map_err(io::Error::other)?;
+                            w.write_all(&sealed)?;
+                            sealed.clear();
+                        }
+                        None => w.write_all(&chunk)?,
+                    }
                 }
                 Msg::End => {
+                    if let Some(s) = sealer.take() {
+                        s.finish(&mut sealed).map_err(io::Error::other)?;
+                        w.write_all(&sealed)?;
+                    }
                     let len = hashes.len();
                     let (md5, crc64) = hashes.finish();
                     let blob = w.finish()?;
-                    return Ok(Some(Written {
-                        blob,
-                        len,
-                        md5,
-                        crc64,
-                    }));
+                    return Ok(Some(Written { blob, len, md5, crc64 }));
                 }
             }
         }
@@ -104,10 +131,7 @@ pub(crate) async fn write_blob(
     }
     .await;
     drop(tx);
-    let written = writer
-        .await
-        .map_err(CoreError::internal)?
-        .map_err(CoreError::internal);
+    let written = writer.await.map_err(CoreError::internal)?.map_err(CoreError::internal);
     outcome?;
     let written = written?.ok_or_else(|| CoreError::internal("blob writer stopped early"))?;
     if content_md5.is_some_and(|m| m != written.md5) {
@@ -130,17 +154,35 @@ pub(crate) async fn discard(blobs: &Arc<dyn BlobStore>, ids: Vec<BlobId>) {
     .await;
 }
 
-/// Streams bytes `[start, end)` of the content made of `extents`.
+/// How to read an object's extents: in the clear, or decrypting each
+/// extent's stream with the object's data key.
+#[derive(Clone)]
+pub(crate) struct Decryption {
+    pub key: Arc<DataKey>,
+    pub suite: Suite,
+}
+
+/// Streams plaintext bytes `[start, end)` of the content made of `extents`.
+/// Encrypted extents are read segment by segment: only the segments covering
+/// the range, each authenticated before any of its bytes is sent. `label`
+/// names the object in integrity errors.
 pub(crate) fn read_extents(
     blobs: &Arc<dyn BlobStore>,
     extents: Vec<Extent>,
     start: u64,
     end: u64,
+    decryption: Option<Decryption>,
+    label: String,
 ) -> ByteStream {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
     let store = blobs.clone();
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = pump_extents(&*store, &extents, start, end, &tx) {
+        if let Err(e) = pump_extents(&*store, &extents, start, end, decryption.as_ref(), &tx) {
+            if e.kind() == io::ErrorKind::InvalidData {
+                tracing::error!(object = %label, error = %e, "integrity error: stored data failed authentication; response aborted");
+            } else {
+                tracing::error!(object = %label, error = %e, "read error; response aborted");
+            }
             let _ = tx.blocking_send(Err(e));
         }
     });
@@ -152,6 +194,7 @@ fn pump_extents(
     extents: &[Extent],
     start: u64,
     end: u64,
+    decryption: Option<&Decryption>,
     tx: &mpsc::Sender<io::Result<Bytes>>,
 ) -> io::Result<()> {
     let mut ext_start = 0u64;
@@ -160,24 +203,19 @@ fn pump_extents(
         if ext_end > start && ext_start < end {
             let from = start.saturating_sub(ext_start);
             let to = end.min(ext_end) - ext_start;
-            let id = BlobId::parse(&ext.blob)
-                .ok_or_else(|| io::Error::other("malformed blob id in metadata"))?;
-            let mut reader = store.open(&id, from)?;
-            let mut left = to - from;
-            while left > 0 {
-                let mut buf = BytesMut::zeroed(READ_CHUNK.min(left as usize));
-                let n = reader.read(&mut buf)?;
-                if n == 0 {
+            let id = BlobId::parse(&ext.blob).ok_or_else(|| io::Error::other("malformed blob id in metadata"))?;
+            let more = match (decryption, &ext.salt) {
+                (Some(d), Some(salt)) => pump_sealed(store, &id, ext, d, salt, from, to, tx)?,
+                (None, None) => pump_plain(store, &id, from, to, tx)?,
+                _ => {
                     return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("blob {id} is shorter than recorded"),
+                        io::ErrorKind::InvalidData,
+                        "extent encryption does not match the object's",
                     ));
                 }
-                buf.truncate(n);
-                left -= n as u64;
-                if tx.blocking_send(Ok(buf.freeze())).is_err() {
-                    return Ok(()); // client went away
-                }
+            };
+            if !more {
+                return Ok(()); // client went away
             }
         }
         ext_start = ext_end;
@@ -186,4 +224,66 @@ fn pump_extents(
         }
     }
     Ok(())
+}
+
+fn pump_plain(
+    store: &dyn BlobStore,
+    id: &BlobId,
+    from: u64,
+    to: u64,
+    tx: &mpsc::Sender<io::Result<Bytes>>,
+) -> io::Result<bool> {
+    let mut reader = store.open(id, from)?;
+    let mut left = to - from;
+    while left > 0 {
+        let mut buf = BytesMut::zeroed(READ_CHUNK.min(left as usize));
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("blob {id} is shorter than recorded")));
+        }
+        buf.truncate(n);
+        left -= n as u64;
+        if tx.blocking_send(Ok(buf.freeze())).is_err() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pump_sealed(
+    store: &dyn BlobStore,
+    id: &BlobId,
+    ext: &Extent,
+    d: &Decryption,
+    salt: &str,
+    from: u64,
+    to: u64,
+    tx: &mpsc::Sender<io::Result<Bytes>>,
+) -> io::Result<bool> {
+    use arca_crypto::{SEGMENT_SIZE, TAG_SIZE, segment_offset, segments_for_range};
+    let salt = crate::sse::salt_of(salt).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    let params = StreamParams { suite: d.suite, part_number: ext.part, salt };
+    let opener = StreamOpener::new(&d.key, params, ext.len)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    let (first, last) = segments_for_range(from, to);
+    let mut reader = io::BufReader::with_capacity(READ_CHUNK, store.open(id, segment_offset(first))?);
+    for index in first..=last {
+        let seg_start = index * SEGMENT_SIZE;
+        let plain_len = (ext.len - seg_start).min(SEGMENT_SIZE);
+        let mut buf = vec![0u8; (plain_len + TAG_SIZE) as usize];
+        reader.read_exact(&mut buf).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("blob {id} segment {index} is truncated: {e}"))
+        })?;
+        opener.open(index, &mut buf).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("blob {id} segment {index} failed authentication"))
+        })?;
+        let lo = from.saturating_sub(seg_start) as usize;
+        let hi = (to - seg_start).min(plain_len) as usize;
+        if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[lo..hi]))).is_err() {
+            return Ok(false);
+        }
+        zeroize::Zeroize::zeroize(&mut buf);
+    }
+    Ok(true)
 }

@@ -14,6 +14,8 @@ struct Env {
     root: std::path::PathBuf,
     svc: ObjectService,
     owner: Caller,
+    meta: Arc<dyn MetaStore>,
+    keys: Arc<arca_kms::KeyManager>,
 }
 
 async fn env() -> Env {
@@ -21,11 +23,10 @@ async fn env() -> Env {
     let root = dir.path().to_path_buf();
     let meta: Arc<dyn MetaStore> = Arc::new(Sqlite::open(&root.join("meta.sqlite")).unwrap());
     let blobs: Arc<dyn BlobStore> = Arc::new(LocalDisk::open(&root).unwrap());
-    let limits = Limits {
-        garbage_delay: Duration::ZERO,
-        ..Limits::default()
-    };
-    let svc = ObjectService::new(meta, blobs, limits);
+    let limits = Limits { garbage_delay: Duration::ZERO, ..Limits::default() };
+    let root_key = arca_crypto::DataKey::from_bytes(arca_crypto::Suite::Aes256Gcm, &[9; 32]).unwrap();
+    let keys = Arc::new(arca_kms::KeyManager::new(meta.clone(), root_key, Duration::from_secs(3600)));
+    let svc = ObjectService::new(meta.clone(), blobs, keys.clone(), limits);
     let owner = Caller::account("1000");
     let spec = CreateBucket {
         name: "bkt".into(),
@@ -33,28 +34,18 @@ async fn env() -> Env {
         acl: "private".into(),
         storage_class: "Standard".into(),
         redundancy: "LRS".into(),
+        encryption: None,
     };
     svc.create_bucket(&owner, spec).await.unwrap();
-    Env {
-        _dir: dir,
-        root,
-        svc,
-        owner,
-    }
+    Env { _dir: dir, root, svc, owner, meta, keys }
 }
 
 fn body(chunks: Vec<Vec<u8>>) -> ByteStream {
-    Box::pin(futures_util::stream::iter(
-        chunks.into_iter().map(|c| Ok(Bytes::from(c))),
-    ))
+    Box::pin(futures_util::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c)))))
 }
 
 fn attrs() -> ObjectAttrs {
-    ObjectAttrs {
-        content_type: "application/octet-stream".into(),
-        acl: "default".into(),
-        ..Default::default()
-    }
+    ObjectAttrs { content_type: "application/octet-stream".into(), acl: "default".into(), ..Default::default() }
 }
 
 fn put(key: &str, data: &[u8]) -> PutObject {
@@ -65,12 +56,13 @@ fn put(key: &str, data: &[u8]) -> PutObject {
         content_md5: None,
         content_length: Some(data.len() as u64),
         forbid_overwrite: false,
+        sse: SseRequest::default(),
         body: body(data.chunks(7).map(<[u8]>::to_vec).collect()),
     }
 }
 
 async fn read_all(svc: &ObjectService, rec: &ObjectRecord, start: u64, end: u64) -> Vec<u8> {
-    let mut s = svc.read_object(rec, start, end);
+    let mut s = svc.read_object(rec, start, end).await.unwrap();
     let mut out = Vec::new();
     while let Some(c) = s.next().await {
         out.extend_from_slice(&c.unwrap());
@@ -83,30 +75,20 @@ fn blob_count(root: &std::path::Path) -> usize {
 }
 
 fn walk(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |rd| {
-        rd.map(|e| e.unwrap().path())
-            .map(|p| if p.is_dir() { walk(&p) } else { 1 })
-            .sum()
-    })
+    std::fs::read_dir(dir)
+        .map_or(0, |rd| rd.map(|e| e.unwrap().path()).map(|p| if p.is_dir() { walk(&p) } else { 1 }).sum())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn put_get_overwrite_and_garbage() {
     let e = env().await;
-    let rec = e
-        .svc
-        .put_object(&e.owner, "r1", put("k", b"hello"))
-        .await
-        .unwrap();
+    let rec = e.svc.put_object(&e.owner, "r1", put("k", b"hello")).await.unwrap();
     assert_eq!(rec.etag, "5D41402ABC4B2A76B9719D911017C592");
     assert_eq!(rec.crc64, 11177612005948864433);
     let got = e.svc.head_object(&e.owner, "r1", "bkt", "k").await.unwrap();
     assert_eq!(read_all(&e.svc, &got, 0, got.size).await, b"hello");
     assert_eq!(read_all(&e.svc, &got, 1, 3).await, b"el");
-    e.svc
-        .put_object(&e.owner, "r1", put("k", b"world!"))
-        .await
-        .unwrap();
+    e.svc.put_object(&e.owner, "r1", put("k", b"world!")).await.unwrap();
     assert_eq!(blob_count(&e.root), 2, "old blob stays until collected");
     assert_eq!(e.svc.collect_garbage().await.unwrap(), 1);
     assert_eq!(blob_count(&e.root), 1);
@@ -119,30 +101,17 @@ async fn bad_digest_and_short_body_store_nothing() {
     let e = env().await;
     let mut p = put("k", b"hello");
     p.content_md5 = Some([0; 16]);
-    assert!(matches!(
-        e.svc.put_object(&e.owner, "r1", p).await,
-        Err(CoreError::InvalidDigest)
-    ));
+    assert!(matches!(e.svc.put_object(&e.owner, "r1", p).await, Err(CoreError::InvalidDigest)));
     let mut p = put("k", b"hello");
     p.content_length = Some(10);
-    assert!(matches!(
-        e.svc.put_object(&e.owner, "r1", p).await,
-        Err(CoreError::IncompleteBody)
-    ));
+    assert!(matches!(e.svc.put_object(&e.owner, "r1", p).await, Err(CoreError::IncompleteBody)));
     let failing: ByteStream = Box::pin(futures_util::stream::iter(vec![
         Ok(Bytes::from_static(b"abc")),
         Err(std::io::Error::other("client went away")),
     ]));
-    let p = PutObject {
-        body: failing,
-        content_length: None,
-        ..put("k", b"")
-    };
+    let p = PutObject { body: failing, content_length: None, ..put("k", b"") };
     assert!(e.svc.put_object(&e.owner, "r1", p).await.is_err());
-    assert!(matches!(
-        e.svc.head_object(&e.owner, "r1", "bkt", "k").await,
-        Err(CoreError::NoSuchKey)
-    ));
+    assert!(matches!(e.svc.head_object(&e.owner, "r1", "bkt", "k").await, Err(CoreError::NoSuchKey)));
     assert_eq!(blob_count(&e.root), 0, "no partial or refused blob remains");
 }
 
@@ -151,10 +120,8 @@ async fn concurrent_puts_leave_one_whole_version() {
     let e = env().await;
     let a = vec![b'a'; 300_000];
     let b = vec![b'b'; 200_000];
-    let (ra, rb) = tokio::join!(
-        e.svc.put_object(&e.owner, "r1", put("k", &a)),
-        e.svc.put_object(&e.owner, "r1", put("k", &b))
-    );
+    let (ra, rb) =
+        tokio::join!(e.svc.put_object(&e.owner, "r1", put("k", &a)), e.svc.put_object(&e.owner, "r1", put("k", &b)));
     ra.unwrap();
     rb.unwrap();
     let got = e.svc.head_object(&e.owner, "r1", "bkt", "k").await.unwrap();
@@ -174,21 +141,15 @@ async fn appends_check_position_and_combine_crc() {
         attrs: attrs(),
         content_md5: None,
         content_length: Some(data.len() as u64),
+        sse: SseRequest::default(),
         body: body(vec![data.to_vec()]),
     };
     assert!(matches!(
         e.svc.append_object(&e.owner, "r1", app(3, b"x")).await,
         Err(CoreError::PositionNotEqualToLength { next: 0 })
     ));
-    e.svc
-        .append_object(&e.owner, "r1", app(0, b"hel"))
-        .await
-        .unwrap();
-    let rec = e
-        .svc
-        .append_object(&e.owner, "r1", app(3, b"lo"))
-        .await
-        .unwrap();
+    e.svc.append_object(&e.owner, "r1", app(0, b"hel")).await.unwrap();
+    let rec = e.svc.append_object(&e.owner, "r1", app(3, b"lo")).await.unwrap();
     assert_eq!(rec.crc64, checksum::crc64(b"hello"));
     assert_eq!(rec.kind, ObjectKind::Appendable);
     assert!(matches!(
@@ -196,38 +157,24 @@ async fn appends_check_position_and_combine_crc() {
         Err(CoreError::PositionNotEqualToLength { next: 5 })
     ));
     assert_eq!(read_all(&e.svc, &rec, 2, 5).await, b"llo");
-    e.svc
-        .put_object(&e.owner, "r1", put("plain", b"x"))
-        .await
-        .unwrap();
+    e.svc.put_object(&e.owner, "r1", put("plain", b"x")).await.unwrap();
     let mut a = app(1, b"y");
     a.key = "plain".into();
-    assert!(matches!(
-        e.svc.append_object(&e.owner, "r1", a).await,
-        Err(CoreError::ObjectNotAppendable)
-    ));
+    assert!(matches!(e.svc.append_object(&e.owner, "r1", a).await, Err(CoreError::ObjectNotAppendable)));
     // Racing appends at the same position: exactly one wins.
     let (x, y) = tokio::join!(
         e.svc.append_object(&e.owner, "r1", app(5, b"1")),
         e.svc.append_object(&e.owner, "r1", app(5, b"2"))
     );
     assert!(x.is_ok() != y.is_ok());
-    let rec = e
-        .svc
-        .head_object(&e.owner, "r1", "bkt", "log")
-        .await
-        .unwrap();
+    let rec = e.svc.head_object(&e.owner, "r1", "bkt", "log").await.unwrap();
     assert_eq!(rec.size, 6);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn multipart_assembles_without_copying() {
     let e = env().await;
-    let up = e
-        .svc
-        .initiate_upload(&e.owner, "r1", "bkt", "mp", attrs())
-        .await
-        .unwrap();
+    let up = e.svc.initiate_upload(&e.owner, "r1", "bkt", "mp", attrs(), &SseRequest::default()).await.unwrap();
     let p1 = vec![1u8; 102_400];
     let p2 = vec![2u8; 10];
     let part = |n: u32, d: &[u8]| {
@@ -243,113 +190,39 @@ async fn multipart_assembles_without_copying() {
             body(vec![d.to_vec()]),
         )
     };
-    let a = part(1, &p1).await.unwrap();
-    let b = part(2, &p2).await.unwrap();
-    let listed = vec![
-        CompletePart {
-            number: 2,
-            etag: b.etag.clone(),
-        },
-        CompletePart {
-            number: 1,
-            etag: a.etag.clone(),
-        },
-    ];
+    let a = part(1, &p1).await.unwrap().0;
+    let b = part(2, &p2).await.unwrap().0;
+    let listed =
+        vec![CompletePart { number: 2, etag: b.etag.clone() }, CompletePart { number: 1, etag: a.etag.clone() }];
     assert!(matches!(
-        e.svc
-            .complete_upload(
-                &e.owner,
-                "r1",
-                "bkt",
-                "mp",
-                &up.upload_id,
-                Some(listed),
-                None,
-                false
-            )
-            .await,
+        e.svc.complete_upload(&e.owner, "r1", "bkt", "mp", &up.upload_id, Some(listed), None, false).await,
         Err(CoreError::InvalidPartOrder)
     ));
-    let bad = vec![CompletePart {
-        number: 1,
-        etag: "\"00\"".into(),
-    }];
+    let bad = vec![CompletePart { number: 1, etag: "\"00\"".into() }];
     assert!(matches!(
-        e.svc
-            .complete_upload(
-                &e.owner,
-                "r1",
-                "bkt",
-                "mp",
-                &up.upload_id,
-                Some(bad),
-                None,
-                false
-            )
-            .await,
+        e.svc.complete_upload(&e.owner, "r1", "bkt", "mp", &up.upload_id, Some(bad), None, false).await,
         Err(CoreError::InvalidPart)
     ));
-    let small_first = vec![
-        CompletePart {
-            number: 2,
-            etag: b.etag.clone(),
-        },
-        CompletePart {
-            number: 3,
-            etag: "x".into(),
-        },
-    ];
+    let small_first =
+        vec![CompletePart { number: 2, etag: b.etag.clone() }, CompletePart { number: 3, etag: "x".into() }];
     assert!(
         e.svc
-            .complete_upload(
-                &e.owner,
-                "r1",
-                "bkt",
-                "mp",
-                &up.upload_id,
-                Some(small_first),
-                None,
-                false
-            )
+            .complete_upload(&e.owner, "r1", "bkt", "mp", &up.upload_id, Some(small_first), None, false)
             .await
             .is_err()
     );
     let ok = vec![
-        CompletePart {
-            number: 1,
-            etag: format!("\"{}\"", a.etag.to_lowercase()),
-        },
-        CompletePart {
-            number: 2,
-            etag: b.etag.clone(),
-        },
+        CompletePart { number: 1, etag: format!("\"{}\"", a.etag.to_lowercase()) },
+        CompletePart { number: 2, etag: b.etag.clone() },
     ];
-    let rec = e
-        .svc
-        .complete_upload(
-            &e.owner,
-            "r1",
-            "bkt",
-            "mp",
-            &up.upload_id,
-            Some(ok),
-            None,
-            false,
-        )
-        .await
-        .unwrap();
+    let rec = e.svc.complete_upload(&e.owner, "r1", "bkt", "mp", &up.upload_id, Some(ok), None, false).await.unwrap();
     let whole = [p1.clone(), p2.clone()].concat();
     assert_eq!(rec.crc64, checksum::crc64(&whole));
     assert!(rec.etag.ends_with("-2"));
-    assert_eq!(
-        read_all(&e.svc, &rec, 102_395, 102_405).await,
-        whole[102_395..102_405]
-    );
+    assert_eq!(read_all(&e.svc, &rec, 102_395, 102_405).await, whole[102_395..102_405]);
     assert_eq!(blob_count(&e.root), 2, "parts became the object's extents");
     assert!(matches!(
-        e.svc
-            .abort_upload(&e.owner, "r1", "bkt", "mp", &up.upload_id)
-            .await,
+        e.svc.abort_upload(&e.owner, "r1", "bkt", "mp", &up.upload_id).await,
         Err(CoreError::NoSuchUpload)
     ));
 }
@@ -357,10 +230,7 @@ async fn multipart_assembles_without_copying() {
 #[tokio::test(flavor = "multi_thread")]
 async fn orphans_are_collected_and_referenced_blobs_kept() {
     let e = env().await;
-    e.svc
-        .put_object(&e.owner, "r1", put("keep", b"data"))
-        .await
-        .unwrap();
+    e.svc.put_object(&e.owner, "r1", put("keep", b"data")).await.unwrap();
     // A blob written but never committed (a crash between the two steps).
     let store = LocalDisk::open(&e.root).unwrap();
     let mut w = store.create().unwrap();
@@ -368,21 +238,10 @@ async fn orphans_are_collected_and_referenced_blobs_kept() {
     w.finish().unwrap();
     std::fs::write(e.root.join("tmp/0123.part"), b"partial").unwrap();
     assert_eq!(blob_count(&e.root), 3);
-    assert_eq!(
-        e.svc
-            .collect_orphans(Duration::from_secs(3600))
-            .await
-            .unwrap(),
-        0,
-        "young blobs are left alone"
-    );
+    assert_eq!(e.svc.collect_orphans(Duration::from_secs(3600)).await.unwrap(), 0, "young blobs are left alone");
     assert_eq!(e.svc.collect_orphans(Duration::ZERO).await.unwrap(), 1);
     assert_eq!(blob_count(&e.root), 1);
-    let got = e
-        .svc
-        .head_object(&e.owner, "r1", "bkt", "keep")
-        .await
-        .unwrap();
+    let got = e.svc.head_object(&e.owner, "r1", "bkt", "keep").await.unwrap();
     assert_eq!(read_all(&e.svc, &got, 0, 4).await, b"data");
 }
 
@@ -394,35 +253,15 @@ async fn access_and_region_rules() {
     assert!(
         matches!(e.svc.bucket(&e.owner, "r2", "bkt", Access::Read).await, Err(CoreError::WrongRegion { region }) if region == "r1")
     );
-    assert!(matches!(
-        e.svc.put_object(&anon, "r1", put("k", b"x")).await,
-        Err(CoreError::AccessDenied(_))
-    ));
-    e.svc
-        .put_bucket_acl(&e.owner, "r1", "bkt", "public-read")
-        .await
-        .unwrap();
-    e.svc
-        .put_object(&e.owner, "r1", put("k", b"x"))
-        .await
-        .unwrap();
+    assert!(matches!(e.svc.put_object(&anon, "r1", put("k", b"x")).await, Err(CoreError::AccessDenied(_))));
+    e.svc.put_bucket_acl(&e.owner, "r1", "bkt", "public-read").await.unwrap();
+    e.svc.put_object(&e.owner, "r1", put("k", b"x")).await.unwrap();
     assert!(e.svc.head_object(&anon, "r1", "bkt", "k").await.is_ok());
+    assert!(matches!(e.svc.put_object(&stranger, "r1", put("k", b"y")).await, Err(CoreError::AccessDenied(_))));
+    e.svc.put_object_acl(&e.owner, "r1", "bkt", "k", "private").await.unwrap();
+    assert!(matches!(e.svc.head_object(&anon, "r1", "bkt", "k").await, Err(CoreError::AccessDenied(_))));
     assert!(matches!(
-        e.svc.put_object(&stranger, "r1", put("k", b"y")).await,
-        Err(CoreError::AccessDenied(_))
-    ));
-    e.svc
-        .put_object_acl(&e.owner, "r1", "bkt", "k", "private")
-        .await
-        .unwrap();
-    assert!(matches!(
-        e.svc.head_object(&anon, "r1", "bkt", "k").await,
-        Err(CoreError::AccessDenied(_))
-    ));
-    assert!(matches!(
-        e.svc
-            .put_bucket_acl(&e.owner, "r1", "bkt", "wide-open")
-            .await,
+        e.svc.put_bucket_acl(&e.owner, "r1", "bkt", "wide-open").await,
         Err(CoreError::InvalidArgument { .. })
     ));
 }
@@ -431,20 +270,12 @@ async fn access_and_region_rules() {
 async fn listing_rolls_up_prefixes_once_per_page_boundary() {
     let e = env().await;
     for k in ["a/1", "a/2", "b/1", "c", "d/1", "d/2", "e"] {
-        e.svc
-            .put_object(&e.owner, "r1", put(k, b"x"))
-            .await
-            .unwrap();
+        e.svc.put_object(&e.owner, "r1", put(k, b"x")).await.unwrap();
     }
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let p = ListParams {
-            delimiter: "/".into(),
-            after: after.clone(),
-            max_keys: 2,
-            ..Default::default()
-        };
+        let p = ListParams { delimiter: "/".into(), after: after.clone(), max_keys: 2, ..Default::default() };
         let l = e.svc.list_objects(&e.owner, "r1", "bkt", &p).await.unwrap();
         seen.extend(l.objects.iter().map(|o| o.key.clone()));
         seen.extend(l.prefixes.iter().cloned());
@@ -455,4 +286,260 @@ async fn listing_rolls_up_prefixes_once_per_page_boundary() {
     }
     seen.sort();
     assert_eq!(seen, vec!["a/", "b/", "c", "d/", "e"]);
+}
+
+// ---------------------------------------------------------------- encryption
+
+fn sse(alg: &str) -> SseRequest {
+    SseRequest { algorithm: Some(alg.into()), ..Default::default() }
+}
+
+fn put_sse(key: &str, data: &[u8], alg: &str) -> PutObject {
+    PutObject { sse: sse(alg), ..put(key, data) }
+}
+
+const S: usize = 65536;
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn encrypted_round_trips_and_ranges() {
+    let e = env().await;
+    for alg in ["AES256", "SM4"] {
+        for n in [0, 1, S - 1, S, S + 1, 3 * S + 5] {
+            let data = pattern(n);
+            let rec = e.svc.put_object(&e.owner, "r1", put_sse("k", &data, alg)).await.unwrap();
+            let enc = rec.encryption.clone().expect("encrypted");
+            assert_eq!(enc.algorithm, alg);
+            assert_eq!(rec.etag, checksum::upper_hex(&checksum::md5(&data)), "ETag is the plaintext MD5");
+            assert_eq!(rec.crc64, checksum::crc64(&data));
+            let got = e.svc.head_object(&e.owner, "r1", "bkt", "k").await.unwrap();
+            assert_eq!(read_all(&e.svc, &got, 0, got.size).await, data, "{alg} {n}");
+            for (a, b) in [(0, 1), (S as u64 - 1, S as u64 + 1), (S as u64, 2 * S as u64), (5, n as u64)] {
+                if b <= n as u64 && a < b {
+                    assert_eq!(read_all(&e.svc, &got, a, b).await, data[a as usize..b as usize], "{alg} {n} {a}-{b}");
+                }
+            }
+        }
+    }
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() { out.extend(files_under(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The data key of a record, unwrapped the way docs/format.md describes.
+async fn data_key_of(e: &Env, rec: &ObjectRecord) -> Vec<u8> {
+    let enc = rec.encryption.as_ref().unwrap();
+    let master = e.keys.key_version(&enc.key_id, enc.key_version).await.unwrap();
+    let identity = ["1000", "r1", &rec.bucket, &rec.key, &rec.version_id, &enc.algorithm].join("\0");
+    let suite = arca_crypto::Suite::from_id(enc.suite).unwrap();
+    let wrapped = hex::decode(&enc.wrapped_key).unwrap();
+    arca_crypto::unwrap_data_key(&master, identity.as_bytes(), &wrapped, suite).unwrap().expose().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_plaintext_or_data_key_at_rest() {
+    let e = env().await;
+    let marker = b"ARCA-PLAINTEXT-MARKER-7f3a9c";
+    let data: Vec<u8> = marker.iter().copied().cycle().take(200_000).collect();
+    let mut records = Vec::new();
+    for alg in ["AES256", "SM4"] {
+        records.push(e.svc.put_object(&e.owner, "r1", put_sse(&format!("simple-{alg}"), &data, alg)).await.unwrap());
+        let up = e.svc.initiate_upload(&e.owner, "r1", "bkt", &format!("mp-{alg}"), attrs(), &sse(alg)).await.unwrap();
+        let mut parts = Vec::new();
+        for (i, chunk) in data.chunks(102_400).enumerate() {
+            let n = i as u32 + 1;
+            let (p, enc) = e
+                .svc
+                .upload_part(
+                    &e.owner,
+                    "r1",
+                    "bkt",
+                    &up.key,
+                    &up.upload_id,
+                    n,
+                    None,
+                    Some(chunk.len() as u64),
+                    body(vec![chunk.to_vec()]),
+                )
+                .await
+                .unwrap();
+            assert_eq!(enc.unwrap().algorithm, alg);
+            parts.push(CompletePart { number: n, etag: p.etag });
+        }
+        let rec = e
+            .svc
+            .complete_upload(&e.owner, "r1", "bkt", &up.key, &up.upload_id, Some(parts), None, false)
+            .await
+            .unwrap();
+        assert_eq!(read_all(&e.svc, &rec, 0, rec.size).await, data);
+        records.push(rec);
+    }
+    let mut keys = Vec::new();
+    for r in &records {
+        keys.push(data_key_of(&e, r).await);
+    }
+    let files = files_under(&e.root);
+    assert!(files.iter().any(|f| f.to_string_lossy().contains("meta.sqlite")));
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!contains(&bytes, marker), "plaintext marker found in {}", f.display());
+        for k in &keys {
+            assert!(!contains(&bytes, k), "a data key found in {}", f.display());
+        }
+    }
+}
+
+fn only_blob(root: &std::path::Path) -> std::path::PathBuf {
+    let blobs = files_under(&root.join("blobs"));
+    assert_eq!(blobs.len(), 1);
+    blobs.into_iter().next().unwrap()
+}
+
+async fn read_result(svc: &ObjectService, rec: &ObjectRecord) -> Result<Vec<u8>, std::io::Error> {
+    let mut s = svc.read_object(rec, 0, rec.size).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(c) = s.next().await {
+        out.extend_from_slice(&c?);
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tampered_blobs_are_never_served() {
+    let e = env().await;
+    let data = pattern(3 * S);
+    let rec = e.svc.put_object(&e.owner, "r1", put_sse("k", &data, "AES256")).await.unwrap();
+    let path = only_blob(&e.root);
+    let original = std::fs::read(&path).unwrap();
+    let seg = S + 16;
+
+    let mut flipped = original.clone();
+    flipped[seg + 100] ^= 0x01;
+    std::fs::write(&path, &flipped).unwrap();
+    let err = read_result(&e.svc, &rec).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+
+    std::fs::write(&path, &original[..2 * seg]).unwrap(); // truncated at a segment boundary
+    assert!(read_result(&e.svc, &rec).await.is_err());
+
+    let swapped = [&original[seg..2 * seg], &original[..seg], &original[2 * seg..]].concat();
+    std::fs::write(&path, &swapped).unwrap();
+    assert!(read_result(&e.svc, &rec).await.is_err());
+
+    std::fs::write(&path, &original).unwrap();
+    assert_eq!(read_result(&e.svc, &rec).await.unwrap(), data);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrapped_key_moved_to_another_object_does_not_unwrap() {
+    let e = env().await;
+    let a = e.svc.put_object(&e.owner, "r1", put_sse("a", b"secret a", "AES256")).await.unwrap();
+    let b = e.svc.put_object(&e.owner, "r1", put_sse("b", b"secret b", "AES256")).await.unwrap();
+    let forged = ObjectRecord { encryption: a.encryption.clone(), extents: a.extents.clone(), ..b.clone() };
+    e.meta.put_object(forged.clone(), arca_meta::Expect::Any).await.unwrap();
+    assert!(matches!(e.svc.read_object(&forged, 0, forged.size).await, Err(CoreError::Integrity)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_keeps_old_objects_readable() {
+    let e = env().await;
+    let old = e.svc.put_object(&e.owner, "r1", put_sse("old", b"before rotation", "SM4")).await.unwrap();
+    let key_id = old.encryption.as_ref().unwrap().key_id.clone();
+    assert_eq!(old.encryption.as_ref().unwrap().key_version, 1);
+    assert_eq!(e.keys.rotate(&key_id).await.unwrap(), 2);
+    let new = e.svc.put_object(&e.owner, "r1", put_sse("new", b"after rotation", "SM4")).await.unwrap();
+    assert_eq!(new.encryption.as_ref().unwrap().key_version, 2);
+    assert_eq!(new.encryption.as_ref().unwrap().key_id, key_id);
+    assert_eq!(read_all(&e.svc, &old, 0, old.size).await, b"before rotation");
+    assert_eq!(read_all(&e.svc, &new, 0, new.size).await, b"after rotation");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bucket_default_applies_to_new_objects_only() {
+    let e = env().await;
+    let rule = |a: &str| EncryptionRule { algorithm: a.into(), kms_key_id: None, kms_data_encryption: None };
+    e.svc.put_bucket_encryption(&e.owner, "r1", "bkt", rule("SM4")).await.unwrap();
+    let first = e.svc.put_object(&e.owner, "r1", put("first", b"1")).await.unwrap();
+    assert_eq!(first.encryption.as_ref().unwrap().algorithm, "SM4");
+    e.svc.put_bucket_encryption(&e.owner, "r1", "bkt", rule("AES256")).await.unwrap();
+    let second = e.svc.put_object(&e.owner, "r1", put("second", b"2")).await.unwrap();
+    assert_eq!(second.encryption.as_ref().unwrap().algorithm, "AES256");
+    let overridden = e.svc.put_object(&e.owner, "r1", put_sse("third", b"3", "SM4")).await.unwrap();
+    assert_eq!(overridden.encryption.as_ref().unwrap().algorithm, "SM4");
+    e.svc.delete_bucket_encryption(&e.owner, "r1", "bkt").await.unwrap();
+    let plain = e.svc.put_object(&e.owner, "r1", put("fourth", b"4")).await.unwrap();
+    assert!(plain.encryption.is_none());
+    let first_now = e.svc.head_object(&e.owner, "r1", "bkt", "first").await.unwrap();
+    assert_eq!(first_now.encryption, first.encryption, "existing objects keep their encryption");
+    let kms = e.svc.put_object(&e.owner, "r1", put_sse("kms", b"x", "KMS")).await;
+    assert!(matches!(kms, Err(CoreError::KmsNotAvailable)));
+    assert!(matches!(e.svc.head_object(&e.owner, "r1", "bkt", "kms").await, Err(CoreError::NoSuchKey)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_reencrypt_under_the_destination_rule() {
+    let e = env().await;
+    let data = pattern(2 * S + 3);
+    let src = e.svc.put_object(&e.owner, "r1", put_sse("src", &data, "SM4")).await.unwrap();
+    let copy = |key: &str, sse: SseRequest| CopyObject {
+        source: CopySource { bucket: "bkt".into(), key: "src".into(), conditions: Conditions::default() },
+        bucket: "bkt".into(),
+        key: key.into(),
+        replace_attrs: None,
+        acl: None,
+        forbid_overwrite: false,
+        sse,
+    };
+    let plain = e.svc.copy_object(&e.owner, "r1", copy("plain", SseRequest::default())).await.unwrap();
+    assert!(plain.encryption.is_none(), "a copy never inherits the source's encryption");
+    assert_eq!(read_all(&e.svc, &plain, 0, plain.size).await, data);
+    let aes = e.svc.copy_object(&e.owner, "r1", copy("aes", sse("AES256"))).await.unwrap();
+    assert_eq!(aes.encryption.as_ref().unwrap().algorithm, "AES256");
+    assert_eq!(read_all(&e.svc, &aes, 0, aes.size).await, data);
+    // Onto itself with the same encryption: metadata only, same data key.
+    let same = e.svc.copy_object(&e.owner, "r1", copy("src", sse("SM4"))).await.unwrap();
+    assert_eq!(same.encryption, src.encryption);
+    // Onto itself without SSE headers: re-written in the clear (the bucket has no default).
+    let cleared = e.svc.copy_object(&e.owner, "r1", copy("src", SseRequest::default())).await.unwrap();
+    assert!(cleared.encryption.is_none());
+    assert_eq!(read_all(&e.svc, &cleared, 0, cleared.size).await, data);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn encrypted_appends_keep_the_first_encryption() {
+    let e = env().await;
+    let app = |pos: u64, data: &[u8], alg: Option<&str>| AppendObject {
+        bucket: "bkt".into(),
+        key: "log".into(),
+        position: pos,
+        attrs: attrs(),
+        content_md5: None,
+        content_length: Some(data.len() as u64),
+        sse: SseRequest { algorithm: alg.map(Into::into), ..Default::default() },
+        body: body(vec![data.to_vec()]),
+    };
+    let chunks = [pattern(S + 7), pattern(10), pattern(2 * S)];
+    let r1 = e.svc.append_object(&e.owner, "r1", app(0, &chunks[0], Some("SM4"))).await.unwrap();
+    let r2 = e.svc.append_object(&e.owner, "r1", app(r1.size, &chunks[1], None)).await.unwrap();
+    let r3 = e.svc.append_object(&e.owner, "r1", app(r2.size, &chunks[2], Some("AES256"))).await.unwrap();
+    assert_eq!(r3.encryption, r1.encryption);
+    assert_eq!(r3.extents.iter().map(|x| x.part).collect::<Vec<_>>(), vec![0, 1, 2]);
+    let whole = chunks.concat();
+    assert_eq!(r3.crc64, checksum::crc64(&whole));
+    assert_eq!(read_all(&e.svc, &r3, 0, r3.size).await, whole);
+    let (a, b) = (S as u64, S as u64 + 20);
+    assert_eq!(read_all(&e.svc, &r3, a, b).await, whole[a as usize..b as usize]);
 }

@@ -31,11 +31,13 @@ fn bench(c: &mut Criterion) {
                     match suite {
                         Suite::Aes256Gcm => {
                             let lk = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &k).unwrap());
-                            lk.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut s).unwrap();
+                            lk.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut s)
+                                .unwrap();
                         }
                         Suite::Sm4Gcm => {
                             let c = AesGcm::<sm4::Sm4, U12>::new_from_slice(&k).unwrap();
-                            let tag = c.encrypt_inout_detached(&Array::from(nonce), &[], s.as_mut_slice().into()).unwrap();
+                            let tag =
+                                c.encrypt_inout_detached(&Array::from(nonce), &[], s.as_mut_slice().into()).unwrap();
                             s.extend_from_slice(&tag);
                         }
                     }

@@ -111,7 +111,12 @@ pub fn wrap_data_key(master: &DataKey, identity: &[u8], data_key: &DataKey) -> V
 }
 
 /// Unwraps a data key for `suite`; fails for any other identity or master key.
-pub fn unwrap_data_key(master: &DataKey, identity: &[u8], wrapped: &[u8], suite: Suite) -> Result<DataKey, CryptoError> {
+pub fn unwrap_data_key(
+    master: &DataKey,
+    identity: &[u8],
+    wrapped: &[u8],
+    suite: Suite,
+) -> Result<DataKey, CryptoError> {
     let bytes = open(master, &datakey_aad(identity), wrapped)?;
     DataKey::from_bytes(suite, &bytes)
 }
@@ -146,12 +151,18 @@ mod tests {
             let w = wrap_data_key(&master, b"acct\0bkt\0key\0v1", &dk);
             let back = unwrap_data_key(&master, b"acct\0bkt\0key\0v1", &w, suite).unwrap();
             assert_eq!(back.expose(), dk.expose());
-            assert_eq!(unwrap_data_key(&master, b"acct\0bkt\0other\0v1", &w, suite).unwrap_err(), CryptoError::Authentication);
+            assert_eq!(
+                unwrap_data_key(&master, b"acct\0bkt\0other\0v1", &w, suite).unwrap_err(),
+                CryptoError::Authentication
+            );
             assert!(unwrap_data_key(&DataKey::generate(suite), b"acct\0bkt\0key\0v1", &w, suite).is_err());
             let mut bad = w.clone();
             bad[20] ^= 1;
             assert!(unwrap_data_key(&master, b"acct\0bkt\0key\0v1", &bad, suite).is_err());
-            assert!(!w.windows(dk.expose().len()).any(|win| win == dk.expose()), "wrapped form must not contain the key");
+            assert!(
+                !w.windows(dk.expose().len()).any(|win| win == dk.expose()),
+                "wrapped form must not contain the key"
+            );
         }
     }
 

@@ -135,7 +135,12 @@ pub struct StreamSealer {
 impl StreamSealer {
     /// A sealer for one stream under `key`.
     pub fn new(key: &DataKey, params: StreamParams) -> Result<Self, CryptoError> {
-        Ok(StreamSealer { cipher: SegmentCipher::new(key, &params)?, params, pending: Vec::with_capacity(SEGMENT_SIZE as usize), index: 0 })
+        Ok(StreamSealer {
+            cipher: SegmentCipher::new(key, &params)?,
+            params,
+            pending: Vec::with_capacity(SEGMENT_SIZE as usize),
+            index: 0,
+        })
     }
 
     fn seal_segment(&mut self, last: bool, out: &mut Vec<u8>) -> Result<(), CryptoError> {

@@ -218,7 +218,12 @@ fn spec_derivation_matches_implementation() {
     info.push(1);
     info.extend_from_slice(&part.to_be_bytes());
     let mut stream_key = [0u8; 32];
-    hkdf::Salt::new(hkdf::HKDF_SHA256, &salt).extract(&data_key).expand(&[&info], Len(32)).unwrap().fill(&mut stream_key).unwrap();
+    hkdf::Salt::new(hkdf::HKDF_SHA256, &salt)
+        .extract(&data_key)
+        .expand(&[&info], Len(32))
+        .unwrap()
+        .fill(&mut stream_key)
+        .unwrap();
     let expected_segment = |index: u32, last: bool, chunk: &[u8]| {
         let mut nonce = [0u8; 12];
         nonce[..8].copy_from_slice(&salt[..8]);

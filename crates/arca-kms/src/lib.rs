@@ -89,12 +89,21 @@ impl KeyManager {
 
     /// The version new data keys should be wrapped with, creating the first
     /// version or rotating when the newest is due.
-    pub async fn current_service_key(&self, account: &str, region: &str, suite: Suite) -> Result<(KeyRef, Arc<DataKey>), KmsError> {
+    pub async fn current_service_key(
+        &self,
+        account: &str,
+        region: &str,
+        suite: Suite,
+    ) -> Result<(KeyRef, Arc<DataKey>), KmsError> {
         let key_id = Self::service_key_id(account, region, suite);
         let cached = self.current.lock().expect("lock").get(&key_id).copied();
         let rotation_secs = self.rotation.as_secs() as i64;
         let version = match cached {
-            Some((v, created, read_at)) if read_at.elapsed() < CURRENT_TTL.min(self.rotation) && now() - created < rotation_secs => v,
+            Some((v, created, read_at))
+                if read_at.elapsed() < CURRENT_TTL.min(self.rotation) && now() - created < rotation_secs =>
+            {
+                v
+            }
             _ => {
                 let versions = self.meta.key_versions(&key_id).await?;
                 let newest = versions.last().map(|v| (v.version, v.created));
@@ -131,7 +140,8 @@ impl KeyManager {
         } else {
             // Another node created this version first: use theirs.
             let theirs = self.meta.key_versions(key_id).await?;
-            let v = theirs.iter().find(|v| v.version == version).ok_or_else(|| KmsError::NotFound(key_id.to_owned()))?;
+            let v =
+                theirs.iter().find(|v| v.version == version).ok_or_else(|| KmsError::NotFound(key_id.to_owned()))?;
             Ok((v.version, v.created))
         }
     }
@@ -142,7 +152,10 @@ impl KeyManager {
             return Ok(k.clone());
         }
         let versions = self.meta.key_versions(key_id).await?;
-        let row = versions.iter().find(|v| v.version == version).ok_or_else(|| KmsError::NotFound(format!("{key_id} v{version}")))?;
+        let row = versions
+            .iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| KmsError::NotFound(format!("{key_id} v{version}")))?;
         let material = unseal_with_root(&self.root, &label(key_id, version), &row.sealed)
             .map_err(|_| KmsError::Unseal(format!("{key_id} v{version}")))?;
         let key = Arc::new(

@@ -89,6 +89,12 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Stores a deployment setting.
     async fn put_setting(&self, name: &str, value: &str) -> Result<(), MetaError>;
 
+    /// Every version of a master key, ascending.
+    async fn key_versions(&self, key_id: &str) -> Result<Vec<KeyVersion>, MetaError>;
+    /// Adds a key version; `false` if that version exists already (another
+    /// node rotated first).
+    async fn add_key_version(&self, version: KeyVersion) -> Result<bool, MetaError>;
+
     /// Creates a bucket; [`MetaError::BucketExists`] if the name is taken.
     async fn create_bucket(&self, bucket: Bucket) -> Result<(), MetaError>;
     /// Reads a bucket.
@@ -142,31 +148,17 @@ pub trait MetaStore: Send + Sync + 'static {
     /// [`MetaError::NoSuchUpload`] if the upload is gone.
     async fn put_part(&self, upload_id: &str, part: Part) -> Result<(), MetaError>;
     /// Parts with a number greater than `after`, ascending, at most `limit`.
-    async fn list_parts(
-        &self,
-        upload_id: &str,
-        after: u32,
-        limit: usize,
-    ) -> Result<Vec<Part>, MetaError>;
+    async fn list_parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<Part>, MetaError>;
     /// Atomically ends the upload and makes `record` the current version.
     /// Parts whose blobs `record` does not use are discarded.
-    async fn complete_upload(
-        &self,
-        upload_id: &str,
-        record: ObjectRecord,
-        expect: Expect,
-    ) -> Result<(), MetaError>;
+    async fn complete_upload(&self, upload_id: &str, record: ObjectRecord, expect: Expect) -> Result<(), MetaError>;
     /// Ends the upload and discards its parts.
     async fn abort_upload(&self, upload_id: &str) -> Result<(), MetaError>;
 
     /// Every blob id some record references (for orphan collection).
     async fn referenced_blobs(&self) -> Result<Vec<String>, MetaError>;
     /// Up to `limit` queued garbage blobs queued at or before `queued_before`.
-    async fn take_garbage(
-        &self,
-        queued_before: i64,
-        limit: usize,
-    ) -> Result<Vec<String>, MetaError>;
+    async fn take_garbage(&self, queued_before: i64, limit: usize) -> Result<Vec<String>, MetaError>;
     /// Forgets garbage entries once their blobs are deleted.
     async fn forget_garbage(&self, blobs: &[String]) -> Result<(), MetaError>;
 }

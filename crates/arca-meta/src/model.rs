@@ -57,6 +57,61 @@ pub struct Bucket {
     pub redundancy: String,
     /// Creation time.
     pub created: i64,
+    /// Default encryption for new objects (none when absent).
+    #[serde(default)]
+    pub encryption: Option<EncryptionRule>,
+}
+
+/// A bucket's default server-side encryption. Stored as configured: KMS key
+/// ids are checked when a write uses them, not here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptionRule {
+    /// `AES256`, `SM4` or `KMS`.
+    pub algorithm: String,
+    /// CMK id or alias (KMS only).
+    pub kms_key_id: Option<String>,
+    /// `SM4` to encrypt KMS objects' data with SM4 (KMS only).
+    pub kms_data_encryption: Option<String>,
+}
+
+/// How an object (or upload) is encrypted. The data key is stored only
+/// wrapped, bound to the object's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    /// `AES256`, `SM4` or `KMS`.
+    pub algorithm: String,
+    /// Stream format suite id (1 AES-256-GCM, 2 SM4-GCM).
+    pub suite: u8,
+    /// The master key (service key or CMK) that wrapped the data key.
+    pub key_id: String,
+    /// Its version.
+    pub key_version: u32,
+    /// The wrapped data key, hex.
+    pub wrapped_key: String,
+    /// Stream format version.
+    pub format: u8,
+}
+
+/// One version of a master key, its material sealed under the root key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyVersion {
+    /// Key id.
+    pub key_id: String,
+    /// Version number, from 1.
+    pub version: u32,
+    /// Sealed key material.
+    pub sealed: Vec<u8>,
+    /// Creation time.
+    pub created: i64,
+}
+
+impl std::fmt::Debug for KeyVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyVersion")
+            .field("key_id", &self.key_id)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What kind of object a record is, as OSS reports it.
@@ -111,6 +166,12 @@ pub struct Extent {
     pub blob: String,
     /// Number of object bytes in this extent.
     pub len: u64,
+    /// Stream salt, hex (encrypted extents only).
+    #[serde(default)]
+    pub salt: Option<String>,
+    /// Stream part number (multipart part number, append index, or 0).
+    #[serde(default)]
+    pub part: u32,
 }
 
 /// One object version: what it is and where its bytes are.
@@ -136,6 +197,9 @@ pub struct ObjectRecord {
     pub attrs: ObjectAttrs,
     /// The content, in order.
     pub extents: Vec<Extent>,
+    /// Server-side encryption, if any.
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
 }
 
 /// An unfinished multipart upload.
@@ -151,6 +215,12 @@ pub struct Upload {
     pub initiated: i64,
     /// Attributes the completed object will have.
     pub attrs: ObjectAttrs,
+    /// Version id the completed object will have (its data key is bound to it).
+    #[serde(default)]
+    pub version_id: String,
+    /// Encryption decided at initiation; every part uses it.
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
 }
 
 /// One uploaded part of a multipart upload.
@@ -168,6 +238,9 @@ pub struct Part {
     pub crc64: u64,
     /// Upload time.
     pub last_modified: i64,
+    /// Stream salt, hex (encrypted uploads only).
+    #[serde(default)]
+    pub salt: Option<String>,
 }
 
 /// Usage numbers of one bucket.

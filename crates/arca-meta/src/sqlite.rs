@@ -11,8 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::{
-    AccessKey, Account, Bucket, BucketStat, Expect, MetaError, MetaStore, ObjectRecord, Part,
-    Start, Upload, UploadStart, prefix_successor,
+    AccessKey, Account, Bucket, BucketStat, Expect, KeyVersion, MetaError, MetaStore, ObjectRecord, Part, Start,
+    Upload, UploadStart, prefix_successor,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -33,6 +33,9 @@ CREATE TABLE parts (
     PRIMARY KEY (upload_id, number));
 CREATE TABLE blob_garbage (blob TEXT PRIMARY KEY, queued INTEGER NOT NULL);
 CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE key_versions (
+    key_id TEXT NOT NULL, version INTEGER NOT NULL, sealed BLOB NOT NULL, created INTEGER NOT NULL,
+    PRIMARY KEY (key_id, version));
 "#];
 
 /// The SQLite engine.
@@ -46,10 +49,7 @@ fn engine(e: impl std::fmt::Display) -> MetaError {
 }
 
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, MetaError> {
@@ -64,14 +64,10 @@ impl Sqlite {
     /// Opens (creating and migrating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, MetaError> {
         let mut conn = Connection::open(path).map_err(engine)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-        )
-        .map_err(engine)?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .map_err(engine)?;
         migrate(&mut conn)?;
-        Ok(Sqlite {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        Ok(Sqlite { conn: Arc::new(Mutex::new(conn)) })
     }
 
     async fn run<T, F>(&self, f: F) -> Result<T, MetaError>
@@ -81,9 +77,7 @@ impl Sqlite {
     {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| MetaError::Engine("connection lock poisoned".into()))?;
+            let mut guard = conn.lock().map_err(|_| MetaError::Engine("connection lock poisoned".into()))?;
             f(&mut guard)
         })
         .await
@@ -92,77 +86,52 @@ impl Sqlite {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), MetaError> {
-    let done: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(engine)?;
+    let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(engine)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
         let tx = conn.transaction().map_err(engine)?;
         tx.execute_batch(sql).map_err(engine)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
-            .map_err(engine)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(engine)?;
         tx.commit().map_err(engine)?;
     }
     Ok(())
 }
 
-fn read_object(
-    tx: &Transaction<'_>,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<ObjectRecord>, MetaError> {
+fn read_object(tx: &Transaction<'_>, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, MetaError> {
     let json: Option<String> = tx
-        .query_row(
-            "SELECT record FROM objects WHERE bucket = ?1 AND key = ?2",
-            params![bucket, key.as_bytes()],
-            |r| r.get(0),
-        )
+        .query_row("SELECT record FROM objects WHERE bucket = ?1 AND key = ?2", params![bucket, key.as_bytes()], |r| {
+            r.get(0)
+        })
         .optional()
         .map_err(engine)?;
     json.map(|j| from_json(&j)).transpose()
 }
 
-fn queue_garbage(
-    tx: &Transaction<'_>,
-    blobs: impl IntoIterator<Item = String>,
-) -> Result<(), MetaError> {
+fn queue_garbage(tx: &Transaction<'_>, blobs: impl IntoIterator<Item = String>) -> Result<(), MetaError> {
     let t = now();
     for blob in blobs {
-        tx.execute(
-            "INSERT OR IGNORE INTO blob_garbage (blob, queued) VALUES (?1, ?2)",
-            params![blob, t],
-        )
-        .map_err(engine)?;
+        tx.execute("INSERT OR IGNORE INTO blob_garbage (blob, queued) VALUES (?1, ?2)", params![blob, t])
+            .map_err(engine)?;
     }
     Ok(())
 }
 
 fn bucket_exists(tx: &Transaction<'_>, bucket: &str) -> Result<bool, MetaError> {
-    tx.query_row(
-        "SELECT 1 FROM buckets WHERE name = ?1",
-        [bucket],
-        |_| Ok(()),
-    )
-    .optional()
-    .map(|o| o.is_some())
-    .map_err(engine)
+    tx.query_row("SELECT 1 FROM buckets WHERE name = ?1", [bucket], |_| Ok(()))
+        .optional()
+        .map(|o| o.is_some())
+        .map_err(engine)
 }
 
 /// Checks `expect`, writes `record`, and queues the blobs of the replaced
 /// record that the new one no longer uses.
-fn replace_object(
-    tx: &Transaction<'_>,
-    record: &ObjectRecord,
-    expect: &Expect,
-) -> Result<(), MetaError> {
+fn replace_object(tx: &Transaction<'_>, record: &ObjectRecord, expect: &Expect) -> Result<(), MetaError> {
     if !bucket_exists(tx, &record.bucket)? {
         return Err(MetaError::NoSuchBucket);
     }
     let current = read_object(tx, &record.bucket, &record.key)?;
     let ok = match (expect, &current) {
         (Expect::Any, _) | (Expect::Absent, None) => true,
-        (Expect::Current { version_id, size }, Some(c)) => {
-            &c.version_id == version_id && c.size == *size
-        }
+        (Expect::Current { version_id, size }, Some(c)) => &c.version_id == version_id && c.size == *size,
         _ => false,
     };
     if !ok {
@@ -170,13 +139,7 @@ fn replace_object(
     }
     if let Some(old) = current {
         let keep: HashSet<&str> = record.extents.iter().map(|e| e.blob.as_str()).collect();
-        queue_garbage(
-            tx,
-            old.extents
-                .into_iter()
-                .map(|e| e.blob)
-                .filter(|b| !keep.contains(b.as_str())),
-        )?;
+        queue_garbage(tx, old.extents.into_iter().map(|e| e.blob).filter(|b| !keep.contains(b.as_str())))?;
     }
     tx.execute(
         "INSERT OR REPLACE INTO objects (bucket, key, size, last_modified, record) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -187,39 +150,17 @@ fn replace_object(
 }
 
 fn part_rows(tx: &Transaction<'_>, upload_id: &str) -> Result<Vec<Part>, MetaError> {
-    let mut stmt = tx
-        .prepare("SELECT record FROM parts WHERE upload_id = ?1")
-        .map_err(engine)?;
-    let rows = stmt
-        .query_map([upload_id], |r| r.get::<_, String>(0))
-        .map_err(engine)?;
-    rows.map(|r| r.map_err(engine).and_then(|j| from_json(&j)))
-        .collect()
+    let mut stmt = tx.prepare("SELECT record FROM parts WHERE upload_id = ?1").map_err(engine)?;
+    let rows = stmt.query_map([upload_id], |r| r.get::<_, String>(0)).map_err(engine)?;
+    rows.map(|r| r.map_err(engine).and_then(|j| from_json(&j))).collect()
 }
 
-fn end_upload(
-    tx: &Transaction<'_>,
-    upload_id: &str,
-    keep: &HashSet<&str>,
-) -> Result<(), MetaError> {
+fn end_upload(tx: &Transaction<'_>, upload_id: &str, keep: &HashSet<&str>) -> Result<(), MetaError> {
     let parts = part_rows(tx, upload_id)?;
-    queue_garbage(
-        tx,
-        parts
-            .into_iter()
-            .map(|p| p.blob)
-            .filter(|b| !keep.contains(b.as_str())),
-    )?;
-    tx.execute("DELETE FROM parts WHERE upload_id = ?1", [upload_id])
-        .map_err(engine)?;
-    let n = tx
-        .execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id])
-        .map_err(engine)?;
-    if n == 0 {
-        Err(MetaError::NoSuchUpload)
-    } else {
-        Ok(())
-    }
+    queue_garbage(tx, parts.into_iter().map(|p| p.blob).filter(|b| !keep.contains(b.as_str())))?;
+    tx.execute("DELETE FROM parts WHERE upload_id = ?1", [upload_id]).map_err(engine)?;
+    let n = tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id]).map_err(engine)?;
+    if n == 0 { Err(MetaError::NoSuchUpload) } else { Ok(()) }
 }
 
 #[async_trait::async_trait]
@@ -251,19 +192,15 @@ impl MetaStore for Sqlite {
     async fn get_access_key(&self, id: &str) -> Result<Option<AccessKey>, MetaError> {
         let id = id.to_owned();
         self.run(move |c| {
-            c.query_row(
-                "SELECT id, secret, account_id, enabled, created FROM access_keys WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(AccessKey {
-                        id: r.get(0)?,
-                        secret: r.get(1)?,
-                        account_id: r.get(2)?,
-                        enabled: r.get(3)?,
-                        created: r.get(4)?,
-                    })
-                },
-            )
+            c.query_row("SELECT id, secret, account_id, enabled, created FROM access_keys WHERE id = ?1", [id], |r| {
+                Ok(AccessKey {
+                    id: r.get(0)?,
+                    secret: r.get(1)?,
+                    account_id: r.get(2)?,
+                    enabled: r.get(3)?,
+                    created: r.get(4)?,
+                })
+            })
             .optional()
             .map_err(engine)
         })
@@ -273,11 +210,7 @@ impl MetaStore for Sqlite {
     async fn get_setting(&self, name: &str) -> Result<Option<String>, MetaError> {
         let name = name.to_owned();
         self.run(move |c| {
-            c.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(engine)
+            c.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0)).optional().map_err(engine)
         })
         .await
     }
@@ -285,12 +218,38 @@ impl MetaStore for Sqlite {
     async fn put_setting(&self, name: &str, value: &str) -> Result<(), MetaError> {
         let (name, value) = (name.to_owned(), value.to_owned());
         self.run(move |c| {
-            c.execute(
-                "INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)",
-                params![name, value],
-            )
-            .map_err(engine)?;
+            c.execute("INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)", params![name, value])
+                .map_err(engine)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn key_versions(&self, key_id: &str) -> Result<Vec<KeyVersion>, MetaError> {
+        let key_id = key_id.to_owned();
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare("SELECT key_id, version, sealed, created FROM key_versions WHERE key_id = ?1 ORDER BY version")
+                .map_err(engine)?;
+            let rows = stmt
+                .query_map([key_id], |r| {
+                    Ok(KeyVersion { key_id: r.get(0)?, version: r.get(1)?, sealed: r.get(2)?, created: r.get(3)? })
+                })
+                .map_err(engine)?;
+            rows.map(|r| r.map_err(engine)).collect()
+        })
+        .await
+    }
+
+    async fn add_key_version(&self, v: KeyVersion) -> Result<bool, MetaError> {
+        self.run(move |c| {
+            let n = c
+                .execute(
+                    "INSERT OR IGNORE INTO key_versions (key_id, version, sealed, created) VALUES (?1, ?2, ?3, ?4)",
+                    params![v.key_id, v.version, v.sealed, v.created],
+                )
+                .map_err(engine)?;
+            Ok(n == 1)
         })
         .await
     }
@@ -299,11 +258,7 @@ impl MetaStore for Sqlite {
         self.run(move |c| {
             let tx = c.transaction().map_err(engine)?;
             let existing: Option<String> = tx
-                .query_row(
-                    "SELECT record FROM buckets WHERE name = ?1",
-                    [&bucket.name],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT record FROM buckets WHERE name = ?1", [&bucket.name], |r| r.get(0))
                 .optional()
                 .map_err(engine)?;
             if let Some(json) = existing {
@@ -323,9 +278,7 @@ impl MetaStore for Sqlite {
         let name = name.to_owned();
         self.run(move |c| {
             let json: Option<String> = c
-                .query_row("SELECT record FROM buckets WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
+                .query_row("SELECT record FROM buckets WHERE name = ?1", [name], |r| r.get(0))
                 .optional()
                 .map_err(engine)?;
             json.map(|j| from_json(&j)).transpose()
@@ -336,16 +289,9 @@ impl MetaStore for Sqlite {
     async fn update_bucket(&self, bucket: Bucket) -> Result<(), MetaError> {
         self.run(move |c| {
             let n = c
-                .execute(
-                    "UPDATE buckets SET record = ?2 WHERE name = ?1",
-                    params![bucket.name, to_json(&bucket)?],
-                )
+                .execute("UPDATE buckets SET record = ?2 WHERE name = ?1", params![bucket.name, to_json(&bucket)?])
                 .map_err(engine)?;
-            if n == 0 {
-                Err(MetaError::NoSuchBucket)
-            } else {
-                Ok(())
-            }
+            if n == 0 { Err(MetaError::NoSuchBucket) } else { Ok(()) }
         })
         .await
     }
@@ -365,7 +311,9 @@ impl MetaStore for Sqlite {
                      ORDER BY name LIMIT ?4",
                 )
                 .map_err(engine)?;
-            let rows = stmt.query_map(params![owner, marker, prefix, limit as i64], |r| r.get::<_, String>(0)).map_err(engine)?;
+            let rows = stmt
+                .query_map(params![owner, marker, prefix, limit as i64], |r| r.get::<_, String>(0))
+                .map_err(engine)?;
             rows.map(|r| r.map_err(engine).and_then(|j| from_json(&j))).collect()
         })
         .await
@@ -441,11 +389,8 @@ impl MetaStore for Sqlite {
                 return Ok(false);
             };
             queue_garbage(&tx, old.extents.into_iter().map(|e| e.blob))?;
-            tx.execute(
-                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-                params![bucket, key.as_bytes()],
-            )
-            .map_err(engine)?;
+            tx.execute("DELETE FROM objects WHERE bucket = ?1 AND key = ?2", params![bucket, key.as_bytes()])
+                .map_err(engine)?;
             tx.commit().map_err(engine)?;
             Ok(true)
         })
@@ -459,8 +404,7 @@ impl MetaStore for Sqlite {
         start: &Start,
         limit: usize,
     ) -> Result<Vec<ObjectRecord>, MetaError> {
-        let (bucket, prefix, start) =
-            (bucket.to_owned(), prefix.as_bytes().to_vec(), start.clone());
+        let (bucket, prefix, start) = (bucket.to_owned(), prefix.as_bytes().to_vec(), start.clone());
         self.run(move |c| {
             let (lower, inclusive) = match start {
                 Start::After(k) if k.as_bytes() >= prefix.as_slice() => (k.into_bytes(), false),
@@ -474,7 +418,9 @@ impl MetaStore for Sqlite {
                 if upper.is_some() { "AND key < ?3" } else { "AND ?3 IS NULL" }
             );
             let mut stmt = c.prepare(&sql).map_err(engine)?;
-            let rows = stmt.query_map(params![bucket, lower, upper, limit as i64], |r| r.get::<_, String>(0)).map_err(engine)?;
+            let rows = stmt
+                .query_map(params![bucket, lower, upper, limit as i64], |r| r.get::<_, String>(0))
+                .map_err(engine)?;
             rows.map(|r| r.map_err(engine).and_then(|j| from_json(&j))).collect()
         })
         .await
@@ -488,12 +434,7 @@ impl MetaStore for Sqlite {
             }
             tx.execute(
                 "INSERT INTO uploads (upload_id, bucket, key, record) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    upload.upload_id,
-                    upload.bucket,
-                    upload.key.as_bytes(),
-                    to_json(&upload)?
-                ],
+                params![upload.upload_id, upload.bucket, upload.key.as_bytes(), to_json(&upload)?],
             )
             .map_err(engine)?;
             tx.commit().map_err(engine)
@@ -505,11 +446,7 @@ impl MetaStore for Sqlite {
         let id = upload_id.to_owned();
         self.run(move |c| {
             let json: Option<String> = c
-                .query_row(
-                    "SELECT record FROM uploads WHERE upload_id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT record FROM uploads WHERE upload_id = ?1", [id], |r| r.get(0))
                 .optional()
                 .map_err(engine)?;
             json.map(|j| from_json(&j)).transpose()
@@ -524,8 +461,7 @@ impl MetaStore for Sqlite {
         start: &UploadStart,
         limit: usize,
     ) -> Result<Vec<Upload>, MetaError> {
-        let (bucket, prefix, start) =
-            (bucket.to_owned(), prefix.as_bytes().to_vec(), start.clone());
+        let (bucket, prefix, start) = (bucket.to_owned(), prefix.as_bytes().to_vec(), start.clone());
         self.run(move |c| {
             let upper = prefix_successor(&prefix);
             let (cond, key, id): (&str, Vec<u8>, String) = match start {
@@ -554,9 +490,7 @@ impl MetaStore for Sqlite {
         self.run(move |c| {
             let tx = c.transaction().map_err(engine)?;
             let exists = tx
-                .query_row("SELECT 1 FROM uploads WHERE upload_id = ?1", [&id], |_| {
-                    Ok(())
-                })
+                .query_row("SELECT 1 FROM uploads WHERE upload_id = ?1", [&id], |_| Ok(()))
                 .optional()
                 .map_err(engine)?
                 .is_some();
@@ -585,12 +519,7 @@ impl MetaStore for Sqlite {
         .await
     }
 
-    async fn list_parts(
-        &self,
-        upload_id: &str,
-        after: u32,
-        limit: usize,
-    ) -> Result<Vec<Part>, MetaError> {
+    async fn list_parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<Part>, MetaError> {
         let id = upload_id.to_owned();
         self.run(move |c| {
             let mut stmt = c
@@ -602,12 +531,7 @@ impl MetaStore for Sqlite {
         .await
     }
 
-    async fn complete_upload(
-        &self,
-        upload_id: &str,
-        record: ObjectRecord,
-        expect: Expect,
-    ) -> Result<(), MetaError> {
+    async fn complete_upload(&self, upload_id: &str, record: ObjectRecord, expect: Expect) -> Result<(), MetaError> {
         let id = upload_id.to_owned();
         self.run(move |c| {
             let tx = c.transaction().map_err(engine)?;
@@ -633,18 +557,12 @@ impl MetaStore for Sqlite {
         self.run(|c| {
             let mut out = Vec::new();
             let mut stmt = c.prepare("SELECT record FROM objects").map_err(engine)?;
-            for json in stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(engine)?
-            {
+            for json in stmt.query_map([], |r| r.get::<_, String>(0)).map_err(engine)? {
                 let rec: ObjectRecord = from_json(&json.map_err(engine)?)?;
                 out.extend(rec.extents.into_iter().map(|e| e.blob));
             }
             let mut stmt = c.prepare("SELECT record FROM parts").map_err(engine)?;
-            for json in stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(engine)?
-            {
+            for json in stmt.query_map([], |r| r.get::<_, String>(0)).map_err(engine)? {
                 let part: Part = from_json(&json.map_err(engine)?)?;
                 out.push(part.blob);
             }
@@ -653,22 +571,13 @@ impl MetaStore for Sqlite {
         .await
     }
 
-    async fn take_garbage(
-        &self,
-        queued_before: i64,
-        limit: usize,
-    ) -> Result<Vec<String>, MetaError> {
+    async fn take_garbage(&self, queued_before: i64, limit: usize) -> Result<Vec<String>, MetaError> {
         self.run(move |c| {
             let mut stmt = c
-                .prepare(
-                    "SELECT blob FROM blob_garbage WHERE queued <= ?1 ORDER BY queued LIMIT ?2",
-                )
+                .prepare("SELECT blob FROM blob_garbage WHERE queued <= ?1 ORDER BY queued LIMIT ?2")
                 .map_err(engine)?;
-            let rows = stmt
-                .query_map(params![queued_before, limit as i64], |r| {
-                    r.get::<_, String>(0)
-                })
-                .map_err(engine)?;
+            let rows =
+                stmt.query_map(params![queued_before, limit as i64], |r| r.get::<_, String>(0)).map_err(engine)?;
             rows.map(|r| r.map_err(engine)).collect()
         })
         .await
@@ -679,8 +588,7 @@ impl MetaStore for Sqlite {
         self.run(move |c| {
             let tx = c.transaction().map_err(engine)?;
             for b in &blobs {
-                tx.execute("DELETE FROM blob_garbage WHERE blob = ?1", [b])
-                    .map_err(engine)?;
+                tx.execute("DELETE FROM blob_garbage WHERE blob = ?1", [b]).map_err(engine)?;
             }
             tx.commit().map_err(engine)
         })

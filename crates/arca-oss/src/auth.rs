@@ -27,27 +27,14 @@ fn expired() -> OssError {
 }
 
 fn bad_credential() -> OssError {
-    OssError::new(
-        StatusCode::FORBIDDEN,
-        "SignatureDoesNotMatch",
-        "Invalid credential in Authorization header.",
-    )
+    OssError::new(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", "Invalid credential in Authorization header.")
 }
 
 fn bad_region() -> OssError {
-    OssError::new(
-        StatusCode::FORBIDDEN,
-        "SignatureDoesNotMatch",
-        "The signing region in credential is invalid.",
-    )
+    OssError::new(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", "The signing region in credential is invalid.")
 }
 
-fn mismatch(
-    access_key: &str,
-    provided: &str,
-    string_to_sign: &[u8],
-    canonical: Option<&[u8]>,
-) -> OssError {
+fn mismatch(access_key: &str, provided: &str, string_to_sign: &[u8], canonical: Option<&[u8]>) -> OssError {
     let mut e = OssError::new(
         StatusCode::FORBIDDEN,
         "SignatureDoesNotMatch",
@@ -67,10 +54,7 @@ fn query<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 fn header<'a>(p: &'a SignedParts<'_>, name: &str) -> Option<&'a str> {
-    p.headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    p.headers.iter().find(|(n, _)| n == name).and_then(|(_, v)| std::str::from_utf8(v).ok())
 }
 
 /// Authenticates a request served in `region` at time `now` (unix seconds).
@@ -90,21 +74,13 @@ pub async fn authenticate(
         if let Some(rest) = authz.strip_prefix("OSS ") {
             return v1_header(svc, p, rest, now).await;
         }
-        return Err(OssError::invalid_argument(
-            "Authorization header is invalid.",
-            "Authorization",
-            authz,
-        ));
+        return Err(OssError::invalid_argument("Authorization header is invalid.", "Authorization", authz));
     }
     match query(p.query, "x-oss-signature-version") {
         Some("OSS4-HMAC-SHA256") => return v4_url(svc, p, region, now).await,
         Some("OSS2") => return v2_url(svc, p, now).await,
         Some(other) => {
-            return Err(OssError::invalid_argument(
-                "Unsupported signature version.",
-                "x-oss-signature-version",
-                other,
-            ));
+            return Err(OssError::invalid_argument("Unsupported signature version.", "x-oss-signature-version", other));
         }
         None => {}
     }
@@ -115,10 +91,7 @@ pub async fn authenticate(
 }
 
 async fn secret_of(svc: &ObjectService, id: &str) -> Result<(String, String), OssError> {
-    let key = svc
-        .access_key(id)
-        .await
-        .map_err(|e| OssError::internal(e.to_string()))?;
+    let key = svc.access_key(id).await.map_err(|e| OssError::internal(e.to_string()))?;
     match key {
         Some(k) if k.enabled => Ok((k.secret.clone(), k.account_id.clone())),
         _ => Err(OssError::new(
@@ -135,11 +108,8 @@ async fn secret_of(svc: &ObjectService, id: &str) -> Result<(String, String), Os
 /// for V1, always the `Date` header for V2.
 fn check_http_time(p: &SignedParts<'_>, v1: bool, now: i64) -> Result<Vec<u8>, OssError> {
     let date = header(p, "date");
-    let decisive = header(p, "x-oss-date")
-        .or(date)
-        .ok_or_else(|| OssError::access_denied("Missing Date Header."))?;
-    let t =
-        parse_http_date(decisive).ok_or_else(|| OssError::access_denied("Invalid Date Header."))?;
+    let decisive = header(p, "x-oss-date").or(date).ok_or_else(|| OssError::access_denied("Missing Date Header."))?;
+    let t = parse_http_date(decisive).ok_or_else(|| OssError::access_denied("Invalid Date Header."))?;
     if (now - t).abs() > MAX_SKEW_SECS {
         return Err(skewed());
     }
@@ -147,15 +117,11 @@ fn check_http_time(p: &SignedParts<'_>, v1: bool, now: i64) -> Result<Vec<u8>, O
     Ok(signed.as_bytes().to_vec())
 }
 
-async fn v1_header(
-    svc: &ObjectService,
-    p: &SignedParts<'_>,
-    rest: &str,
-    now: i64,
-) -> Result<Caller, OssError> {
-    let (id, provided) = rest.trim().rsplit_once(':').ok_or_else(|| {
-        OssError::invalid_argument("Authorization header is invalid.", "Authorization", rest)
-    })?;
+async fn v1_header(svc: &ObjectService, p: &SignedParts<'_>, rest: &str, now: i64) -> Result<Caller, OssError> {
+    let (id, provided) = rest
+        .trim()
+        .rsplit_once(':')
+        .ok_or_else(|| OssError::invalid_argument("Authorization header is invalid.", "Authorization", rest))?;
     let (secret, account) = secret_of(svc, id).await?;
     let date_line = check_http_time(p, true, now)?;
     let sts = sign::v1_string_to_sign(p, &date_line);
@@ -170,9 +136,8 @@ async fn v1_url(svc: &ObjectService, p: &SignedParts<'_>, now: i64) -> Result<Ca
     let expires = query(p.query, "Expires").unwrap_or_default();
     let provided = query(p.query, "Signature").unwrap_or_default();
     let (secret, account) = secret_of(svc, id).await?;
-    let exp: i64 = expires
-        .parse()
-        .map_err(|_| OssError::invalid_argument("Expires is invalid.", "Expires", expires))?;
+    let exp: i64 =
+        expires.parse().map_err(|_| OssError::invalid_argument("Expires is invalid.", "Expires", expires))?;
     if now > exp {
         return Err(expired());
     }
@@ -191,18 +156,10 @@ async fn v1_url(svc: &ObjectService, p: &SignedParts<'_>, now: i64) -> Result<Ca
 }
 
 fn fields(rest: &str, sep: char) -> Vec<(&str, &str)> {
-    rest.split(',')
-        .filter_map(|f| f.trim().split_once(sep))
-        .map(|(k, v)| (k.trim(), v.trim()))
-        .collect()
+    rest.split(',').filter_map(|f| f.trim().split_once(sep)).map(|(k, v)| (k.trim(), v.trim())).collect()
 }
 
-async fn v2_header(
-    svc: &ObjectService,
-    p: &SignedParts<'_>,
-    rest: &str,
-    now: i64,
-) -> Result<Caller, OssError> {
+async fn v2_header(svc: &ObjectService, p: &SignedParts<'_>, rest: &str, now: i64) -> Result<Caller, OssError> {
     let f = fields(rest, ':');
     let get = |n: &str| f.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
     let id = get("AccessKeyId").ok_or_else(bad_credential)?;
@@ -223,9 +180,9 @@ async fn v2_url(svc: &ObjectService, p: &SignedParts<'_>, now: i64) -> Result<Ca
     let provided = query(p.query, "x-oss-signature").unwrap_or_default();
     let additional = sorted_names(query(p.query, "x-oss-additional-headers").unwrap_or(""));
     let (secret, account) = secret_of(svc, id).await?;
-    let exp: i64 = expires.parse().map_err(|_| {
-        OssError::invalid_argument("x-oss-expires is invalid.", "x-oss-expires", expires)
-    })?;
+    let exp: i64 = expires
+        .parse()
+        .map_err(|_| OssError::invalid_argument("x-oss-expires is invalid.", "x-oss-expires", expires))?;
     if now > exp {
         return Err(expired());
     }
@@ -237,22 +194,14 @@ async fn v2_url(svc: &ObjectService, p: &SignedParts<'_>, now: i64) -> Result<Ca
 }
 
 fn sorted_names(list: &str) -> Vec<String> {
-    let mut v: Vec<String> = list
-        .split(';')
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let mut v: Vec<String> = list.split(';').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
     v.sort();
     v.dedup();
     v
 }
 
 /// Checks a V4 credential scope `<ak>/<yyyymmdd>/<region>/oss/aliyun_v4_request`.
-fn parse_credential<'a>(
-    cred: &'a str,
-    region: &str,
-    datetime: &str,
-) -> Result<(&'a str, &'a str), OssError> {
+fn parse_credential<'a>(cred: &'a str, region: &str, datetime: &str) -> Result<(&'a str, &'a str), OssError> {
     let parts: Vec<&str> = cred.split('/').collect();
     let [id, date, cred_region, service, term] = parts.as_slice() else {
         return Err(bad_credential());
@@ -281,10 +230,8 @@ async fn v4_header(
     let cred = get("Credential").ok_or_else(bad_credential)?;
     let provided = get("Signature").unwrap_or_default();
     let additional = sign::v4_additional(get("AdditionalHeaders").unwrap_or(""));
-    let datetime = header(p, "x-oss-date")
-        .ok_or_else(|| OssError::access_denied("Missing x-oss-date header."))?;
-    let t = parse_v4_datetime(datetime)
-        .ok_or_else(|| OssError::access_denied("Invalid x-oss-date header."))?;
+    let datetime = header(p, "x-oss-date").ok_or_else(|| OssError::access_denied("Missing x-oss-date header."))?;
+    let t = parse_v4_datetime(datetime).ok_or_else(|| OssError::access_denied("Invalid x-oss-date header."))?;
     let (id, date) = parse_credential(cred, region, datetime)?;
     let (secret, account) = secret_of(svc, id).await?;
     if (now - t).abs() > MAX_SKEW_SECS {
@@ -299,34 +246,24 @@ async fn v4_header(
         ));
     }
     let cr = sign::v4_canonical_request(p, &additional, payload, &[]);
-    let sts = sign::v4_string_to_sign(
-        datetime,
-        &format!("{date}/{region}/oss/aliyun_v4_request"),
-        &cr,
-    );
+    let sts = sign::v4_string_to_sign(datetime, &format!("{date}/{region}/oss/aliyun_v4_request"), &cr);
     if !sign::signatures_equal(provided, &sign::v4_signature(&secret, date, region, &sts)) {
         return Err(mismatch(id, provided, sts.as_bytes(), Some(&cr)));
     }
     Ok(Caller::account(account))
 }
 
-async fn v4_url(
-    svc: &ObjectService,
-    p: &SignedParts<'_>,
-    region: &str,
-    now: i64,
-) -> Result<Caller, OssError> {
+async fn v4_url(svc: &ObjectService, p: &SignedParts<'_>, region: &str, now: i64) -> Result<Caller, OssError> {
     let cred = query(p.query, "x-oss-credential").ok_or_else(bad_credential)?;
     let datetime = query(p.query, "x-oss-date").unwrap_or_default();
     let expires = query(p.query, "x-oss-expires").unwrap_or_default();
     let provided = query(p.query, "x-oss-signature").unwrap_or_default();
     let additional = sign::v4_additional(query(p.query, "x-oss-additional-headers").unwrap_or(""));
-    let t = parse_v4_datetime(datetime).ok_or_else(|| {
-        OssError::invalid_argument("x-oss-date is invalid.", "x-oss-date", datetime)
-    })?;
-    let exp: i64 = expires.parse().map_err(|_| {
-        OssError::invalid_argument("x-oss-expires is invalid.", "x-oss-expires", expires)
-    })?;
+    let t = parse_v4_datetime(datetime)
+        .ok_or_else(|| OssError::invalid_argument("x-oss-date is invalid.", "x-oss-date", datetime))?;
+    let exp: i64 = expires
+        .parse()
+        .map_err(|_| OssError::invalid_argument("x-oss-expires is invalid.", "x-oss-expires", expires))?;
     if !(1..=MAX_V4_EXPIRES).contains(&exp) {
         return Err(OssError::invalid_argument(
             "x-oss-expires must be between 1 and 604800 seconds.",
@@ -343,11 +280,7 @@ async fn v4_url(
         return Err(expired());
     }
     let cr = sign::v4_canonical_request(p, &additional, "UNSIGNED-PAYLOAD", &["x-oss-signature"]);
-    let sts = sign::v4_string_to_sign(
-        datetime,
-        &format!("{date}/{region}/oss/aliyun_v4_request"),
-        &cr,
-    );
+    let sts = sign::v4_string_to_sign(datetime, &format!("{date}/{region}/oss/aliyun_v4_request"), &cr);
     if !sign::signatures_equal(provided, &sign::v4_signature(&secret, date, region, &sts)) {
         return Err(mismatch(id, provided, sts.as_bytes(), Some(&cr)));
     }

@@ -1,6 +1,6 @@
 //! Service and bucket operations.
 
-use arca_core::{Access, CreateBucket, ListParams, ObjectKind, ObjectRecord, ObjectService};
+use arca_core::{Access, CreateBucket, EncryptionRule, ListParams, ObjectKind, ObjectRecord, ObjectService};
 use http::{Response, StatusCode};
 
 use crate::error::OssError;
@@ -19,34 +19,25 @@ pub(crate) fn kind_name(kind: ObjectKind) -> &'static str {
 }
 
 fn owner(w: &mut XmlWriter, id: &str) {
-    w.open("Owner")
-        .elem("ID", id)
-        .elem("DisplayName", id)
-        .close("Owner");
+    w.open("Owner").elem("ID", id).elem("DisplayName", id).close("Owner");
 }
 
 pub async fn list_buckets(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
-    let account = req.caller.account.clone().ok_or_else(|| {
-        OssError::access_denied("Anonymous access is forbidden for this operation.")
-    })?;
+    let account = req
+        .caller
+        .account
+        .clone()
+        .ok_or_else(|| OssError::access_denied("Anonymous access is forbidden for this operation."))?;
     let prefix = req.q("prefix").unwrap_or("").to_owned();
     let marker = req.q("marker").unwrap_or("").to_owned();
     let max = req.q_int("max-keys", 100, 1..=1000)?;
-    let (buckets, truncated) = svc
-        .list_buckets(&req.caller, &prefix, &marker, max)
-        .await
-        .map_err(|e| req.core_err(e))?;
+    let (buckets, truncated) =
+        svc.list_buckets(&req.caller, &prefix, &marker, max).await.map_err(|e| req.core_err(e))?;
     let mut w = XmlWriter::default();
-    w.open("ListAllMyBucketsResult")
-        .elem("Prefix", &prefix)
-        .elem("Marker", &marker)
-        .elem("MaxKeys", max.to_string());
+    w.open("ListAllMyBucketsResult").elem("Prefix", &prefix).elem("Marker", &marker).elem("MaxKeys", max.to_string());
     w.elem("IsTruncated", truncated.to_string());
     if truncated {
-        w.elem(
-            "NextMarker",
-            buckets.last().map(|b| b.name.as_str()).unwrap_or(""),
-        );
+        w.elem("NextMarker", buckets.last().map(|b| b.name.as_str()).unwrap_or(""));
     }
     owner(&mut w, &account);
     w.open("Buckets");
@@ -69,16 +60,12 @@ pub async fn put_bucket(svc: &ObjectService, req: &mut Req<'_>) -> Result<Respon
     let body = req.body_bytes().await?;
     let (mut storage_class, mut redundancy) = ("Standard".to_owned(), "LRS".to_owned());
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let root = xml::parse(&body)
-            .filter(|r| r.name == "CreateBucketConfiguration")
-            .ok_or_else(OssError::malformed_xml)?;
+        let root =
+            xml::parse(&body).filter(|r| r.name == "CreateBucketConfiguration").ok_or_else(OssError::malformed_xml)?;
         if let Some(sc) = root.child_text("StorageClass").filter(|s| !s.is_empty()) {
             storage_class = sc.to_owned();
         }
-        if let Some(r) = root
-            .child_text("DataRedundancyType")
-            .filter(|s| !s.is_empty())
-        {
+        if let Some(r) = root.child_text("DataRedundancyType").filter(|s| !s.is_empty()) {
             redundancy = r.to_owned();
         }
     }
@@ -88,32 +75,21 @@ pub async fn put_bucket(svc: &ObjectService, req: &mut Req<'_>) -> Result<Respon
         acl: req.header("x-oss-acl").unwrap_or("private").to_owned(),
         storage_class,
         redundancy,
+        encryption: rule_from_headers(req)?,
     };
-    svc.create_bucket(&req.caller, spec)
-        .await
-        .map_err(|e| req.core_err(e))?;
+    svc.create_bucket(&req.caller, spec).await.map_err(|e| req.core_err(e))?;
     let mut resp = empty(StatusCode::OK);
-    resp.headers_mut().insert(
-        "location",
-        format!("/{}", req.bucket())
-            .parse()
-            .expect("bucket names are header-safe"),
-    );
+    resp.headers_mut().insert("location", format!("/{}", req.bucket()).parse().expect("bucket names are header-safe"));
     Ok(resp)
 }
 
 pub async fn delete_bucket(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
-    svc.delete_bucket(&req.caller, req.region(), req.bucket())
-        .await
-        .map_err(|e| req.core_err(e))?;
+    svc.delete_bucket(&req.caller, req.region(), req.bucket()).await.map_err(|e| req.core_err(e))?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn get_bucket_info(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
-    let b = svc
-        .bucket(&req.caller, req.region(), req.bucket(), Access::Owner)
-        .await
-        .map_err(|e| req.core_err(e))?;
+    let b = svc.bucket(&req.caller, req.region(), req.bucket(), Access::Owner).await.map_err(|e| req.core_err(e))?;
     let mut w = XmlWriter::default();
     w.open("BucketInfo").open("Bucket");
     w.elem("AccessMonitor", "Disabled")
@@ -126,40 +102,35 @@ pub async fn get_bucket_info(svc: &ObjectService, req: &mut Req<'_>) -> Result<R
         .elem("CrossRegionReplication", "Disabled")
         .elem("Name", &b.name);
     owner(&mut w, &b.owner);
-    w.open("AccessControlList")
-        .elem("Grant", &b.acl)
-        .close("AccessControlList");
-    w.elem("Comment", "")
-        .elem("DataRedundancyType", &b.redundancy);
-    w.open("BucketPolicy")
-        .elem("LogBucket", "")
-        .elem("LogPrefix", "")
-        .close("BucketPolicy");
-    w.open("ServerSideEncryptionRule")
-        .elem("SSEAlgorithm", "None")
-        .close("ServerSideEncryptionRule");
+    w.open("AccessControlList").elem("Grant", &b.acl).close("AccessControlList");
+    w.elem("Comment", "").elem("DataRedundancyType", &b.redundancy);
+    w.open("BucketPolicy").elem("LogBucket", "").elem("LogPrefix", "").close("BucketPolicy");
+    // oss2 needs the element, with the literal text `None` when no rule is set.
+    w.open("ServerSideEncryptionRule");
+    match &b.encryption {
+        None => {
+            w.elem("SSEAlgorithm", "None");
+        }
+        Some(rule) => {
+            w.elem("SSEAlgorithm", &rule.algorithm)
+                .elem_opt("KMSMasterKeyID", rule.kms_key_id.as_deref())
+                .elem_opt("KMSDataEncryption", rule.kms_data_encryption.as_deref());
+        }
+    }
+    w.close("ServerSideEncryptionRule");
     w.close("Bucket").close("BucketInfo");
     Ok(xml_response(StatusCode::OK, w))
 }
 
-pub async fn get_bucket_location(
-    svc: &ObjectService,
-    req: &mut Req<'_>,
-) -> Result<Response<RespBody>> {
-    let b = svc
-        .bucket(&req.caller, req.region(), req.bucket(), Access::Owner)
-        .await
-        .map_err(|e| req.core_err(e))?;
+pub async fn get_bucket_location(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
+    let b = svc.bucket(&req.caller, req.region(), req.bucket(), Access::Owner).await.map_err(|e| req.core_err(e))?;
     let mut w = XmlWriter::default();
     w.elem("LocationConstraint", format!("oss-{}", b.region));
     Ok(xml_response(StatusCode::OK, w))
 }
 
 pub async fn get_bucket_stat(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
-    let s = svc
-        .bucket_stat(&req.caller, req.region(), req.bucket())
-        .await
-        .map_err(|e| req.core_err(e))?;
+    let s = svc.bucket_stat(&req.caller, req.region(), req.bucket()).await.map_err(|e| req.core_err(e))?;
     let mut w = XmlWriter::default();
     w.open("BucketStat")
         .elem("Storage", s.storage.to_string())
@@ -169,27 +140,69 @@ pub async fn get_bucket_stat(svc: &ObjectService, req: &mut Req<'_>) -> Result<R
         .elem("LastModifiedTime", s.last_modified.to_string())
         .elem("StandardStorage", s.storage.to_string())
         .elem("StandardObjectCount", s.objects.to_string());
-    for class in [
-        "InfrequentAccess",
-        "Archive",
-        "ColdArchive",
-        "DeepColdArchive",
-    ] {
+    for class in ["InfrequentAccess", "Archive", "ColdArchive", "DeepColdArchive"] {
         w.elem(&format!("{class}Storage"), "0")
             .elem(&format!("{class}RealStorage"), "0")
             .elem(&format!("{class}ObjectCount"), "0");
     }
-    w.elem("MultipartPartCount", "0")
-        .elem("DeleteMarkerCount", "0")
-        .close("BucketStat");
+    w.elem("MultipartPartCount", "0").elem("DeleteMarkerCount", "0").close("BucketStat");
     Ok(xml_response(StatusCode::OK, w))
+}
+
+/// PutBucket's SSE headers become the bucket's default rule.
+fn rule_from_headers(req: &Req<'_>) -> Result<Option<EncryptionRule>> {
+    let sse = req.sse_request()?;
+    Ok(sse.algorithm.map(|algorithm| EncryptionRule {
+        algorithm,
+        kms_key_id: sse.key_id,
+        kms_data_encryption: sse.data_encryption,
+    }))
+}
+
+pub async fn put_bucket_encryption(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
+    let body = req.body_bytes().await?;
+    let root =
+        xml::parse(&body).filter(|r| r.name == "ServerSideEncryptionRule").ok_or_else(OssError::malformed_xml)?;
+    let by_default = root.child("ApplyServerSideEncryptionByDefault").ok_or_else(OssError::malformed_xml)?;
+    let text = |name: &str| by_default.child_text(name).filter(|t| !t.is_empty()).map(str::to_owned);
+    let rule = EncryptionRule {
+        algorithm: text("SSEAlgorithm").ok_or_else(OssError::malformed_xml)?,
+        kms_key_id: text("KMSMasterKeyID"),
+        kms_data_encryption: text("KMSDataEncryption"),
+    };
+    svc.put_bucket_encryption(&req.caller, req.region(), req.bucket(), rule).await.map_err(|e| req.core_err(e))?;
+    Ok(empty(StatusCode::OK))
+}
+
+pub async fn get_bucket_encryption(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
+    let b = svc.bucket(&req.caller, req.region(), req.bucket(), Access::Owner).await.map_err(|e| req.core_err(e))?;
+    let rule = b.encryption.ok_or_else(|| {
+        OssError::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchServerSideEncryptionRule",
+            "The server side encryption configuration was not found.",
+        )
+        .with("BucketName", req.bucket())
+    })?;
+    let mut w = XmlWriter::default();
+    w.open("ServerSideEncryptionRule")
+        .open("ApplyServerSideEncryptionByDefault")
+        .elem("SSEAlgorithm", &rule.algorithm)
+        .elem_opt("KMSMasterKeyID", rule.kms_key_id.as_deref())
+        .elem_opt("KMSDataEncryption", rule.kms_data_encryption.as_deref())
+        .close("ApplyServerSideEncryptionByDefault")
+        .close("ServerSideEncryptionRule");
+    Ok(xml_response(StatusCode::OK, w))
+}
+
+pub async fn delete_bucket_encryption(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
+    svc.delete_bucket_encryption(&req.caller, req.region(), req.bucket()).await.map_err(|e| req.core_err(e))?;
+    Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn put_bucket_acl(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
     let acl = req.header("x-oss-acl").unwrap_or("").to_owned();
-    svc.put_bucket_acl(&req.caller, req.region(), req.bucket(), &acl)
-        .await
-        .map_err(|e| req.core_err(e))?;
+    svc.put_bucket_acl(&req.caller, req.region(), req.bucket(), &acl).await.map_err(|e| req.core_err(e))?;
     Ok(empty(StatusCode::OK))
 }
 
@@ -197,28 +210,17 @@ pub(crate) fn acl_policy(owner_id: &str, grant: &str) -> XmlWriter {
     let mut w = XmlWriter::default();
     w.open("AccessControlPolicy");
     owner(&mut w, owner_id);
-    w.open("AccessControlList")
-        .elem("Grant", grant)
-        .close("AccessControlList")
-        .close("AccessControlPolicy");
+    w.open("AccessControlList").elem("Grant", grant).close("AccessControlList").close("AccessControlPolicy");
     w
 }
 
 pub async fn get_bucket_acl(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
-    let b = svc
-        .bucket(&req.caller, req.region(), req.bucket(), Access::Owner)
-        .await
-        .map_err(|e| req.core_err(e))?;
+    let b = svc.bucket(&req.caller, req.region(), req.bucket(), Access::Owner).await.map_err(|e| req.core_err(e))?;
     Ok(xml_response(StatusCode::OK, acl_policy(&b.owner, &b.acl)))
 }
 
-pub async fn list_live_channels(
-    svc: &ObjectService,
-    req: &mut Req<'_>,
-) -> Result<Response<RespBody>> {
-    svc.bucket(&req.caller, req.region(), req.bucket(), Access::Read)
-        .await
-        .map_err(|e| req.core_err(e))?;
+pub async fn list_live_channels(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
+    svc.bucket(&req.caller, req.region(), req.bucket(), Access::Read).await.map_err(|e| req.core_err(e))?;
     let mut w = XmlWriter::default();
     w.open("ListLiveChannelResult")
         .elem("Prefix", "")
@@ -236,12 +238,7 @@ fn decode_token(token: &str) -> Option<String> {
     String::from_utf8(hex::decode(token).ok()?).ok()
 }
 
-fn object_entry(
-    w: &mut XmlWriter,
-    rec: &ObjectRecord,
-    enc: &dyn Fn(&str) -> String,
-    with_owner: Option<&str>,
-) {
+fn object_entry(w: &mut XmlWriter, rec: &ObjectRecord, enc: &dyn Fn(&str) -> String, with_owner: Option<&str>) {
     w.open("Contents")
         .elem("Key", enc(&rec.key))
         .elem("LastModified", iso8601(rec.last_modified))
@@ -255,11 +252,7 @@ fn object_entry(
     w.close("Contents");
 }
 
-pub async fn list_objects(
-    svc: &ObjectService,
-    req: &mut Req<'_>,
-    v2: bool,
-) -> Result<Response<RespBody>> {
+pub async fn list_objects(svc: &ObjectService, req: &mut Req<'_>, v2: bool) -> Result<Response<RespBody>> {
     let prefix = req.q("prefix").unwrap_or("").to_owned();
     let delimiter = req.q("delimiter").unwrap_or("").to_owned();
     let max_keys = req.q_int("max-keys", 100, 1..=1000)?;
@@ -269,50 +262,30 @@ pub async fn list_objects(
     let after = if v2 {
         match &token {
             Some(t) => Some(decode_token(t).ok_or_else(|| {
-                OssError::invalid_argument(
-                    "The continuation token provided is incorrect.",
-                    "continuation-token",
-                    t,
-                )
+                OssError::invalid_argument("The continuation token provided is incorrect.", "continuation-token", t)
             })?),
             None => Some(start_after.clone()).filter(|s| !s.is_empty()),
         }
     } else {
         Some(marker.clone()).filter(|s| !s.is_empty())
     };
-    let params = ListParams {
-        prefix: prefix.clone(),
-        delimiter: delimiter.clone(),
-        after,
-        max_keys,
-    };
-    let listing = svc
-        .list_objects(&req.caller, req.region(), req.bucket(), &params)
-        .await
-        .map_err(|e| req.core_err(e))?;
+    let params = ListParams { prefix: prefix.clone(), delimiter: delimiter.clone(), after, max_keys };
+    let listing =
+        svc.list_objects(&req.caller, req.region(), req.bucket(), &params).await.map_err(|e| req.core_err(e))?;
     let url = req.url_encoding();
     let enc = |s: &str| {
-        if url {
-            url_encode_name(s)
-        } else {
-            s.to_owned()
-        }
+        if url { url_encode_name(s) } else { s.to_owned() }
     };
     let bucket_owner = if v2 && req.q("fetch-owner") != Some("true") {
         None
     } else {
         Some(
-            svc.bucket(&req.caller, req.region(), req.bucket(), Access::Read)
-                .await
-                .map_err(|e| req.core_err(e))?
-                .owner,
+            svc.bucket(&req.caller, req.region(), req.bucket(), Access::Read).await.map_err(|e| req.core_err(e))?.owner,
         )
     };
 
     let mut w = XmlWriter::default();
-    w.open("ListBucketResult")
-        .elem("Name", req.bucket())
-        .elem("Prefix", enc(&prefix));
+    w.open("ListBucketResult").elem("Name", req.bucket()).elem("Prefix", enc(&prefix));
     if v2 {
         if !start_after.is_empty() {
             w.elem("StartAfter", enc(&start_after));
@@ -321,8 +294,7 @@ pub async fn list_objects(
     } else {
         w.elem("Marker", enc(&marker));
     }
-    w.elem("MaxKeys", max_keys.to_string())
-        .elem("Delimiter", enc(&delimiter));
+    w.elem("MaxKeys", max_keys.to_string()).elem("Delimiter", enc(&delimiter));
     if url {
         w.elem("EncodingType", "url");
     }
@@ -337,18 +309,13 @@ pub async fn list_objects(
         }
     }
     if v2 {
-        w.elem(
-            "KeyCount",
-            (listing.objects.len() + listing.prefixes.len()).to_string(),
-        );
+        w.elem("KeyCount", (listing.objects.len() + listing.prefixes.len()).to_string());
     }
     for rec in &listing.objects {
         object_entry(&mut w, rec, &enc, bucket_owner.as_deref());
     }
     for p in &listing.prefixes {
-        w.open("CommonPrefixes")
-            .elem("Prefix", enc(p))
-            .close("CommonPrefixes");
+        w.open("CommonPrefixes").elem("Prefix", enc(p)).close("CommonPrefixes");
     }
     w.close("ListBucketResult");
     Ok(xml_response(StatusCode::OK, w))

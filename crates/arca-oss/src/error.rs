@@ -26,14 +26,7 @@ pub struct OssError {
 impl OssError {
     /// A new error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        OssError {
-            status,
-            code,
-            message: message.into(),
-            extra: Vec::new(),
-            headers: Vec::new(),
-            internal: None,
-        }
+        OssError { status, code, message: message.into(), extra: Vec::new(), headers: Vec::new(), internal: None }
     }
 
     /// Adds an element to the body.
@@ -107,11 +100,7 @@ pub fn from_core(e: CoreError, endpoint_of: impl Fn(&str) -> String) -> OssError
             let message = format!("{}: {endpoint}", msg.trim_end_matches('.'));
             OssError::access_denied(message).with("Endpoint", endpoint)
         }
-        CoreError::InvalidArgument {
-            message,
-            name,
-            value,
-        } => OssError::invalid_argument(message, &name, &value),
+        CoreError::InvalidArgument { message, name, value } => OssError::invalid_argument(message, &name, &value),
         CoreError::InvalidDigest => OssError::new(S::BAD_REQUEST, "InvalidDigest", msg),
         CoreError::EntityTooLarge => OssError::new(S::BAD_REQUEST, "EntityTooLarge", msg),
         CoreError::EntityTooSmall => OssError::new(S::BAD_REQUEST, "EntityTooSmall", msg),
@@ -120,17 +109,20 @@ pub fn from_core(e: CoreError, endpoint_of: impl Fn(&str) -> String) -> OssError
         CoreError::InvalidPartOrder => OssError::new(S::BAD_REQUEST, "InvalidPartOrder", msg),
         CoreError::PositionNotEqualToLength { next } => {
             let mut e = OssError::new(S::CONFLICT, "PositionNotEqualToLength", msg);
-            e.headers
-                .push(("x-oss-next-append-position", next.to_string()));
+            e.headers.push(("x-oss-next-append-position", next.to_string()));
             e
         }
         CoreError::ObjectNotAppendable => OssError::new(S::CONFLICT, "ObjectNotAppendable", msg),
         CoreError::FileAlreadyExists => OssError::new(S::CONFLICT, "FileAlreadyExists", msg),
         CoreError::PreconditionFailed { condition } => {
-            OssError::new(S::PRECONDITION_FAILED, "PreconditionFailed", msg)
-                .with("Condition", condition)
+            OssError::new(S::PRECONDITION_FAILED, "PreconditionFailed", msg).with("Condition", condition)
         }
         CoreError::NotModified => OssError::not_modified(),
+        CoreError::KmsNotAvailable => OssError::new(S::FORBIDDEN, "KmsServiceNotEnabled", msg),
+        CoreError::InvalidEncryptionAlgorithm(value) => {
+            OssError::new(S::BAD_REQUEST, "InvalidEncryptionAlgorithmError", msg).with("ArgumentValue", value)
+        }
+        CoreError::Integrity => OssError::internal("integrity check failed (details in the log)"),
         CoreError::Internal(detail) => OssError::internal(detail),
     }
 }

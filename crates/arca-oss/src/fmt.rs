@@ -9,10 +9,7 @@ use time::macros::format_description;
 /// `2015-12-05T00:00:00.000Z`.
 pub fn iso8601(unix: i64) -> String {
     let t = OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    t.format(format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].000Z"
-    ))
-    .unwrap_or_default()
+    t.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].000Z")).unwrap_or_default()
 }
 
 /// `Wed, 09 Nov 2022 08:45:46 GMT`.
@@ -41,10 +38,7 @@ mod tests {
     fn formats() {
         assert_eq!(iso8601(1449273600), "2015-12-05T00:00:00.000Z");
         assert_eq!(http_date(1449273600), "Sat, 05 Dec 2015 00:00:00 GMT");
-        assert_eq!(
-            parse_http_date("Sat, 05 Dec 2015 00:00:00 GMT"),
-            Some(1449273600)
-        );
+        assert_eq!(parse_http_date("Sat, 05 Dec 2015 00:00:00 GMT"), Some(1449273600));
         assert_eq!(parse_v4_datetime("20231216T162057Z"), Some(1702743657));
         assert_eq!(parse_v4_datetime("2023-12-16"), None);
     }

@@ -1,9 +1,7 @@
 //! Object operations.
 
-use arca_core::{
-    AppendObject, Conditions, CopyObject, CopySource, ObjectKind, ObjectRecord, ObjectService,
-    PutObject,
-};
+use arca_core::{AppendObject, Conditions, CopyObject, CopySource, ObjectKind, ObjectRecord, ObjectService, PutObject};
+use futures_util::StreamExt;
 use http::response::Builder;
 use http::{HeaderValue, Response, StatusCode};
 use percent_encoding::percent_decode;
@@ -11,7 +9,7 @@ use percent_encoding::percent_decode;
 use crate::bucket::{acl_policy, kind_name};
 use crate::error::OssError;
 use crate::fmt::{http_date, iso8601, parse_http_date};
-use crate::request::{Req, RespBody, empty, full, streamed, url_encode_name, xml_response};
+use crate::request::{Req, RespBody, empty, full, sse_headers, streamed, url_encode_name, xml_response};
 use crate::xml::{self, XmlWriter};
 
 type Result<T> = std::result::Result<T, OssError>;
@@ -20,11 +18,11 @@ fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
 }
 
-/// Headers every object response carries (PUT results and GET/HEAD alike).
-pub(crate) fn integrity_headers(mut b: Builder, rec: &ObjectRecord) -> Builder {
-    b = b
-        .header("etag", quoted(&rec.etag))
-        .header("x-oss-hash-crc64ecma", rec.crc64.to_string());
+/// Headers every object response carries (PUT results and GET/HEAD alike):
+/// ETag, CRC-64 and SSE of the plaintext object.
+pub(crate) fn result_headers(mut b: Builder, rec: &ObjectRecord) -> Builder {
+    b = b.header("etag", quoted(&rec.etag)).header("x-oss-hash-crc64ecma", rec.crc64.to_string());
+    b = sse_headers(b, rec.encryption.as_ref());
     if rec.kind == ObjectKind::Appendable {
         b = b.header("x-oss-next-append-position", rec.size.to_string());
     }
@@ -34,36 +32,15 @@ pub(crate) fn integrity_headers(mut b: Builder, rec: &ObjectRecord) -> Builder {
 /// The stored metadata as GET/HEAD headers, with `response-*` overrides.
 fn object_headers(mut b: Builder, rec: &ObjectRecord, req: &Req<'_>) -> Builder {
     let a = &rec.attrs;
-    let pick = |param: &str, stored: Option<&str>| {
-        req.q_nonempty(param)
-            .map(str::to_owned)
-            .or(stored.map(str::to_owned))
-    };
+    let pick =
+        |param: &str, stored: Option<&str>| req.q_nonempty(param).map(str::to_owned).or(stored.map(str::to_owned));
     let standard = [
-        (
-            "content-type",
-            pick("response-content-type", Some(&a.content_type)),
-        ),
-        (
-            "content-language",
-            pick("response-content-language", a.content_language.as_deref()),
-        ),
+        ("content-type", pick("response-content-type", Some(&a.content_type))),
+        ("content-language", pick("response-content-language", a.content_language.as_deref())),
         ("expires", pick("response-expires", a.expires.as_deref())),
-        (
-            "cache-control",
-            pick("response-cache-control", a.cache_control.as_deref()),
-        ),
-        (
-            "content-disposition",
-            pick(
-                "response-content-disposition",
-                a.content_disposition.as_deref(),
-            ),
-        ),
-        (
-            "content-encoding",
-            pick("response-content-encoding", a.content_encoding.as_deref()),
-        ),
+        ("cache-control", pick("response-cache-control", a.cache_control.as_deref())),
+        ("content-disposition", pick("response-content-disposition", a.content_disposition.as_deref())),
+        ("content-encoding", pick("response-content-encoding", a.content_encoding.as_deref())),
     ];
     for (name, value) in standard {
         if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
@@ -75,7 +52,7 @@ fn object_headers(mut b: Builder, rec: &ObjectRecord, req: &Req<'_>) -> Builder 
             b = b.header(format!("x-oss-meta-{}", m.name), v);
         }
     }
-    b = integrity_headers(b, rec)
+    b = result_headers(b, rec)
         .header("last-modified", http_date(rec.last_modified))
         .header("accept-ranges", "bytes")
         .header("x-oss-object-type", kind_name(rec.kind))
@@ -113,22 +90,14 @@ fn plan_range(header: Option<&str>, size: u64, standard: bool) -> RangePlan {
     };
     let (a, b) = (a.trim(), b.trim());
     let bad = || {
-        if standard {
-            RangePlan::Unsatisfiable
-        } else {
-            RangePlan::Whole
-        }
+        if standard { RangePlan::Unsatisfiable } else { RangePlan::Whole }
     };
     match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
         (None, Some(n)) if a.is_empty() => {
             if n == 0 || size == 0 {
                 bad()
             } else if n > size {
-                if standard {
-                    RangePlan::Part(0, size - 1)
-                } else {
-                    RangePlan::Whole
-                }
+                if standard { RangePlan::Part(0, size - 1) } else { RangePlan::Whole }
             } else {
                 RangePlan::Part(size - n, size - 1)
             }
@@ -144,11 +113,7 @@ fn plan_range(header: Option<&str>, size: u64, standard: bool) -> RangePlan {
             if s >= size {
                 bad()
             } else if e >= size {
-                if standard {
-                    RangePlan::Part(s, size - 1)
-                } else {
-                    RangePlan::Whole
-                }
+                if standard { RangePlan::Part(s, size - 1) } else { RangePlan::Whole }
             } else {
                 RangePlan::Part(s, e)
             }
@@ -157,21 +122,10 @@ fn plan_range(header: Option<&str>, size: u64, standard: bool) -> RangePlan {
     }
 }
 
-pub async fn get_object(
-    svc: &ObjectService,
-    req: &mut Req<'_>,
-    head: bool,
-) -> Result<Response<RespBody>> {
-    let rec = svc
-        .head_object(&req.caller, req.region(), req.bucket(), req.key())
-        .await
-        .map_err(|e| req.core_err(e))?;
-    conditions(req, "")
-        .check(&rec, ["If-Match", "If-Unmodified-Since"])
-        .map_err(|e| req.core_err(e))?;
-    let standard = req
-        .header("x-oss-range-behavior")
-        .is_some_and(|v| v.eq_ignore_ascii_case("standard"));
+pub async fn get_object(svc: &ObjectService, req: &mut Req<'_>, head: bool) -> Result<Response<RespBody>> {
+    let rec = svc.head_object(&req.caller, req.region(), req.bucket(), req.key()).await.map_err(|e| req.core_err(e))?;
+    conditions(req, "").check(&rec, ["If-Match", "If-Unmodified-Since"]).map_err(|e| req.core_err(e))?;
+    let standard = req.header("x-oss-range-behavior").is_some_and(|v| v.eq_ignore_ascii_case("standard"));
     let plan = plan_range(req.header("range"), rec.size, standard);
     let (status, start, end) = match plan {
         RangePlan::Whole => (StatusCode::OK, 0, rec.size),
@@ -182,33 +136,33 @@ pub async fn get_object(
                 "InvalidRange",
                 "The requested range cannot be satisfied",
             );
-            e.headers
-                .push(("content-range", format!("bytes */{}", rec.size)));
+            e.headers.push(("content-range", format!("bytes */{}", rec.size)));
             return Err(e);
         }
     };
-    let mut b = object_headers(Response::builder().status(status), &rec, req)
-        .header("content-length", end - start);
+    let mut b = object_headers(Response::builder().status(status), &rec, req).header("content-length", end - start);
     if status == StatusCode::PARTIAL_CONTENT {
-        b = b.header(
-            "content-range",
-            format!("bytes {}-{}/{}", start, end - 1, rec.size),
-        );
+        b = b.header("content-range", format!("bytes {}-{}/{}", start, end - 1, rec.size));
     }
-    let body = if head || start == end {
-        full(bytes::Bytes::new())
-    } else {
-        streamed(svc.read_object(&rec, start, end))
+    if head || start == end {
+        return Ok(b.body(full(bytes::Bytes::new())).expect("valid response"));
+    }
+    let mut stream = svc.read_object(&rec, start, end).await.map_err(|e| req.core_err(e))?;
+    // Read the first chunk before sending headers: a failure there (a
+    // tampered first segment, a missing blob) becomes a clean 500 with no
+    // plaintext; a later failure aborts the body (and is logged).
+    let first = match stream.next().await {
+        Some(Ok(chunk)) => chunk,
+        Some(Err(e)) => return Err(OssError::internal(format!("reading {}/{}: {e}", rec.bucket, rec.key))),
+        None => bytes::Bytes::new(),
     };
-    Ok(b.body(body).expect("valid response"))
+    let body = futures_util::stream::once(async move { Ok(first) }).chain(stream);
+    Ok(b.body(streamed(Box::pin(body))).expect("valid response"))
 }
 
 pub async fn get_object_meta(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
-    let rec = svc
-        .head_object(&req.caller, req.region(), req.bucket(), req.key())
-        .await
-        .map_err(|e| req.core_err(e))?;
-    let b = integrity_headers(Response::builder(), &rec)
+    let rec = svc.head_object(&req.caller, req.region(), req.bucket(), req.key()).await.map_err(|e| req.core_err(e))?;
+    let b = result_headers(Response::builder(), &rec)
         .header("content-length", rec.size)
         .header("last-modified", http_date(rec.last_modified));
     Ok(b.body(full(bytes::Bytes::new())).expect("valid response"))
@@ -224,24 +178,17 @@ pub async fn put_object(svc: &ObjectService, req: &mut Req<'_>) -> Result<Respon
         content_md5,
         content_length,
         forbid_overwrite: req.forbid_overwrite(),
+        sse: req.sse_request()?,
         body: req.body_stream(),
     };
-    let rec = svc
-        .put_object(&req.caller, req.region(), put)
-        .await
-        .map_err(|e| req.core_err(e))?;
-    let b =
-        integrity_headers(Response::builder(), &rec).header("content-md5", base64_md5(&rec.etag));
-    Ok(b.header("content-length", 0)
-        .body(full(bytes::Bytes::new()))
-        .expect("valid response"))
+    let rec = svc.put_object(&req.caller, req.region(), put).await.map_err(|e| req.core_err(e))?;
+    let b = result_headers(Response::builder(), &rec).header("content-md5", base64_md5(&rec.etag));
+    Ok(b.header("content-length", 0).body(full(bytes::Bytes::new())).expect("valid response"))
 }
 
 fn base64_md5(etag_hex: &str) -> String {
     use base64::Engine as _;
-    hex::decode(etag_hex)
-        .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
-        .unwrap_or_default()
+    hex::decode(etag_hex).map(|b| base64::engine::general_purpose::STANDARD.encode(b)).unwrap_or_default()
 }
 
 /// Parses `x-oss-copy-source: /bucket/url-encoded-key[?versionId=…]`.
@@ -257,27 +204,16 @@ pub(crate) fn copy_source(req: &Req<'_>) -> Result<CopySource> {
         )
     };
     let (bucket, key) = path.split_once('/').ok_or_else(invalid)?;
-    let key = percent_decode(key.as_bytes())
-        .decode_utf8()
-        .map_err(|_| invalid())?
-        .into_owned();
+    let key = percent_decode(key.as_bytes()).decode_utf8().map_err(|_| invalid())?.into_owned();
     if bucket.is_empty() || key.is_empty() {
         return Err(invalid());
     }
-    Ok(CopySource {
-        bucket: bucket.to_owned(),
-        key,
-        conditions: conditions(req, "x-oss-copy-source-"),
-    })
+    Ok(CopySource { bucket: bucket.to_owned(), key, conditions: conditions(req, "x-oss-copy-source-") })
 }
 
 pub async fn copy_object(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
     let source = copy_source(req)?;
-    let replace = match req
-        .header("x-oss-metadata-directive")
-        .map(str::to_ascii_uppercase)
-        .as_deref()
-    {
+    let replace = match req.header("x-oss-metadata-directive").map(str::to_ascii_uppercase).as_deref() {
         None | Some("COPY") => None,
         Some("REPLACE") => Some(req.object_attrs()),
         Some(other) => {
@@ -295,52 +231,38 @@ pub async fn copy_object(svc: &ObjectService, req: &mut Req<'_>) -> Result<Respo
         replace_attrs: replace,
         acl: req.header("x-oss-object-acl").map(str::to_owned),
         forbid_overwrite: req.forbid_overwrite(),
+        sse: req.sse_request()?,
     };
-    let rec = svc
-        .copy_object(&req.caller, req.region(), copy)
-        .await
-        .map_err(|e| req.core_err(e))?;
+    let rec = svc.copy_object(&req.caller, req.region(), copy).await.map_err(|e| req.core_err(e))?;
     let mut w = XmlWriter::default();
     w.open("CopyObjectResult")
         .elem("ETag", quoted(&rec.etag))
         .elem("LastModified", iso8601(rec.last_modified))
         .close("CopyObjectResult");
-    let mut resp = xml_response(StatusCode::OK, w);
-    let h = resp.headers_mut();
-    h.insert(
-        "etag",
-        HeaderValue::from_str(&quoted(&rec.etag)).expect("hex etag"),
-    );
-    h.insert("x-oss-hash-crc64ecma", rec.crc64.into());
-    Ok(resp)
+    let xml = w.finish();
+    Ok(result_headers(Response::builder(), &rec)
+        .header("content-type", "application/xml")
+        .header("content-length", xml.len())
+        .body(full(bytes::Bytes::from(xml)))
+        .expect("valid response"))
 }
 
 pub async fn delete_object(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
-    svc.delete_object(&req.caller, req.region(), req.bucket(), req.key())
-        .await
-        .map_err(|e| req.core_err(e))?;
+    svc.delete_object(&req.caller, req.region(), req.bucket(), req.key()).await.map_err(|e| req.core_err(e))?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn delete_multiple(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
     let body = req.body_bytes().await?;
-    let root = xml::parse(&body)
-        .filter(|r| r.name == "Delete")
-        .ok_or_else(OssError::malformed_xml)?;
-    let quiet = root
-        .child_text("Quiet")
-        .is_some_and(|q| q.eq_ignore_ascii_case("true"));
-    let keys: Vec<String> = root
-        .children_named("Object")
-        .filter_map(|o| o.child("Key").map(|k| k.text.clone()))
-        .collect();
+    let root = xml::parse(&body).filter(|r| r.name == "Delete").ok_or_else(OssError::malformed_xml)?;
+    let quiet = root.child_text("Quiet").is_some_and(|q| q.eq_ignore_ascii_case("true"));
+    let keys: Vec<String> =
+        root.children_named("Object").filter_map(|o| o.child("Key").map(|k| k.text.clone())).collect();
     if keys.is_empty() || keys.len() > 1000 {
         return Err(OssError::malformed_xml());
     }
-    let results = svc
-        .delete_objects(&req.caller, req.region(), req.bucket(), &keys)
-        .await
-        .map_err(|e| req.core_err(e))?;
+    let results =
+        svc.delete_objects(&req.caller, req.region(), req.bucket(), &keys).await.map_err(|e| req.core_err(e))?;
     let url = req.url_encoding();
     let mut w = XmlWriter::default();
     w.open("DeleteResult");
@@ -351,28 +273,12 @@ pub async fn delete_multiple(svc: &ObjectService, req: &mut Req<'_>) -> Result<R
         if let Err(e) = result {
             let e = req.core_err(e);
             w.open("Error")
-                .elem(
-                    "Key",
-                    if url {
-                        url_encode_name(key)
-                    } else {
-                        key.clone()
-                    },
-                )
+                .elem("Key", if url { url_encode_name(key) } else { key.clone() })
                 .elem("Code", e.code)
                 .elem("Message", e.message)
                 .close("Error");
         } else if !quiet {
-            w.open("Deleted")
-                .elem(
-                    "Key",
-                    if url {
-                        url_encode_name(key)
-                    } else {
-                        key.clone()
-                    },
-                )
-                .close("Deleted");
+            w.open("Deleted").elem("Key", if url { url_encode_name(key) } else { key.clone() }).close("Deleted");
         }
     }
     w.close("DeleteResult");
@@ -381,16 +287,10 @@ pub async fn delete_multiple(svc: &ObjectService, req: &mut Req<'_>) -> Result<R
 
 pub async fn append_object(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
     let raw = req.q("position").ok_or_else(|| {
-        OssError::new(
-            StatusCode::BAD_REQUEST,
-            "MissingArgument",
-            "Missing Some Required Arguments.",
-        )
-        .with("ArgumentName", "position")
+        OssError::new(StatusCode::BAD_REQUEST, "MissingArgument", "Missing Some Required Arguments.")
+            .with("ArgumentName", "position")
     })?;
-    let position: u64 = raw
-        .parse()
-        .map_err(|_| OssError::invalid_argument("position is invalid.", "position", raw))?;
+    let position: u64 = raw.parse().map_err(|_| OssError::invalid_argument("position is invalid.", "position", raw))?;
     let append = AppendObject {
         bucket: req.bucket().to_owned(),
         key: req.key().to_owned(),
@@ -398,13 +298,11 @@ pub async fn append_object(svc: &ObjectService, req: &mut Req<'_>) -> Result<Res
         attrs: req.object_attrs(),
         content_md5: req.content_md5()?,
         content_length: req.content_length()?,
+        sse: req.sse_request()?,
         body: req.body_stream(),
     };
-    let rec = svc
-        .append_object(&req.caller, req.region(), append)
-        .await
-        .map_err(|e| req.core_err(e))?;
-    Ok(integrity_headers(Response::builder(), &rec)
+    let rec = svc.append_object(&req.caller, req.region(), append).await.map_err(|e| req.core_err(e))?;
+    Ok(result_headers(Response::builder(), &rec)
         .header("content-length", 0)
         .body(full(bytes::Bytes::new()))
         .expect("valid response"))
@@ -412,30 +310,17 @@ pub async fn append_object(svc: &ObjectService, req: &mut Req<'_>) -> Result<Res
 
 pub async fn put_object_acl(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
     let acl = req.header("x-oss-object-acl").unwrap_or("").to_owned();
-    svc.put_object_acl(&req.caller, req.region(), req.bucket(), req.key(), &acl)
-        .await
-        .map_err(|e| req.core_err(e))?;
+    svc.put_object_acl(&req.caller, req.region(), req.bucket(), req.key(), &acl).await.map_err(|e| req.core_err(e))?;
     Ok(empty(StatusCode::OK))
 }
 
 pub async fn get_object_acl(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
     let b = svc
-        .bucket(
-            &req.caller,
-            req.region(),
-            req.bucket(),
-            arca_core::Access::Owner,
-        )
+        .bucket(&req.caller, req.region(), req.bucket(), arca_core::Access::Owner)
         .await
         .map_err(|e| req.core_err(e))?;
-    let rec = svc
-        .head_object(&req.caller, req.region(), req.bucket(), req.key())
-        .await
-        .map_err(|e| req.core_err(e))?;
-    Ok(xml_response(
-        StatusCode::OK,
-        acl_policy(&b.owner, &rec.attrs.acl),
-    ))
+    let rec = svc.head_object(&req.caller, req.region(), req.bucket(), req.key()).await.map_err(|e| req.core_err(e))?;
+    Ok(xml_response(StatusCode::OK, acl_policy(&b.owner, &rec.attrs.acl)))
 }
 
 #[cfg(test)]
@@ -449,15 +334,9 @@ mod tests {
         assert_eq!(p("bytes=500-"), Part(500, 999));
         assert_eq!(p("bytes=-199"), Part(801, 999));
         assert_eq!(p("bytes=3-3"), Part(3, 3));
-        for invalid in [
-            "bytes=0-1000",
-            "bytes=1000-2000",
-            "bytes=1000-",
-            "bytes=-2000",
-            "byte=0-499",
-            "bytes=5-2",
-            "bytes=x",
-        ] {
+        for invalid in
+            ["bytes=0-1000", "bytes=1000-2000", "bytes=1000-", "bytes=-2000", "byte=0-499", "bytes=5-2", "bytes=x"]
+        {
             assert_eq!(p(invalid), Whole, "{invalid}");
         }
         assert_eq!(p("bytes=0-1,5-9"), Part(0, 1));

@@ -2,7 +2,8 @@
 
 use std::io;
 
-use arca_core::{ByteStream, Caller, CoreError, ObjectAttrs, UserMeta};
+use arca_core::sse::{AES256, KMS, SM4};
+use arca_core::{ByteStream, Caller, CoreError, Encryption, ObjectAttrs, SseRequest, UserMeta};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
@@ -35,10 +36,7 @@ pub struct Req<'a> {
 impl Req<'_> {
     /// A query parameter's value ("" for a bare name).
     pub fn q(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// A non-empty query parameter.
@@ -48,9 +46,7 @@ impl Req<'_> {
 
     /// A header as text (None if absent or not visible ASCII/UTF-8).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(name)
-            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        self.headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
     }
 
     pub fn region(&self) -> &str {
@@ -75,12 +71,8 @@ impl Req<'_> {
         let Some(v) = self.header("content-md5") else {
             return Ok(None);
         };
-        let bytes = B64
-            .decode(v.trim())
-            .map_err(|_| self.core_err(CoreError::InvalidDigest))?;
-        let arr: [u8; 16] = bytes
-            .try_into()
-            .map_err(|_| self.core_err(CoreError::InvalidDigest))?;
+        let bytes = B64.decode(v.trim()).map_err(|_| self.core_err(CoreError::InvalidDigest))?;
+        let arr: [u8; 16] = bytes.try_into().map_err(|_| self.core_err(CoreError::InvalidDigest))?;
         Ok(Some(arr))
     }
 
@@ -88,9 +80,11 @@ impl Req<'_> {
     /// encoding is refused.
     pub fn content_length(&self) -> Result<Option<u64>, OssError> {
         match self.header("content-length") {
-            Some(v) => v.trim().parse().map(Some).map_err(|_| {
-                OssError::invalid_argument("Content-Length is invalid.", "Content-Length", v)
-            }),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| OssError::invalid_argument("Content-Length is invalid.", "Content-Length", v)),
             None if self.headers.contains_key("transfer-encoding") => Ok(None),
             None => Err(OssError::new(
                 StatusCode::LENGTH_REQUIRED,
@@ -148,10 +142,7 @@ impl Req<'_> {
             .iter()
             .filter_map(|(name, value)| {
                 let n = name.as_str().strip_prefix("x-oss-meta-")?;
-                Some(UserMeta {
-                    name: n.to_owned(),
-                    value: value.as_bytes().to_vec(),
-                })
+                Some(UserMeta { name: n.to_owned(), value: value.as_bytes().to_vec() })
             })
             .collect();
         user_meta.sort_by(|a, b| a.name.cmp(&b.name));
@@ -168,10 +159,56 @@ impl Req<'_> {
         }
     }
 
+    /// The SSE settings of an upload request (`x-oss-server-side-*`).
+    ///
+    /// # Errors
+    /// An unknown algorithm → `InvalidEncryptionAlgorithmError`; a data
+    /// encryption other than `SM4`, or SSE-C headers (OSS has no SSE-C) →
+    /// `InvalidArgument`.
+    pub fn sse_request(&self) -> Result<SseRequest, OssError> {
+        if let Some(name) =
+            self.headers.keys().find(|n| n.as_str().starts_with("x-oss-server-side-encryption-customer-"))
+        {
+            return Err(OssError::invalid_argument(
+                "Server-side encryption with customer keys is not supported.",
+                name.as_str(),
+                "",
+            ));
+        }
+        let algorithm = self.header(SSE).map(str::trim).map(str::to_owned);
+        if let Some(a) = algorithm.as_deref().filter(|a| ![AES256, SM4, KMS].contains(a)) {
+            return Err(OssError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidEncryptionAlgorithmError",
+                "The Encryption request you specified is not valid. Supported value: AES256/KMS/SM4",
+            )
+            .with("ArgumentName", SSE)
+            .with("ArgumentValue", a));
+        }
+        let data_encryption = self.header(SSE_DATA).map(str::trim).map(str::to_owned);
+        if let Some(d) = data_encryption.as_deref().filter(|d| *d != SM4) {
+            return Err(OssError::invalid_argument("The data encryption algorithm must be SM4.", SSE_DATA, d));
+        }
+        let key_id = self.header(SSE_KEY_ID).map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned);
+        Ok(SseRequest { algorithm, data_encryption, key_id })
+    }
+
+    /// UploadPart, UploadPartCopy and Complete take the upload's encryption:
+    /// SSE headers there are an error.
+    pub fn refuse_sse_headers(&self) -> Result<(), OssError> {
+        match [SSE, SSE_DATA, SSE_KEY_ID].into_iter().find(|h| self.headers.contains_key(*h)) {
+            Some(h) => Err(OssError::invalid_argument(
+                "Server-side encryption is set when the multipart upload is initiated, not on its parts or completion.",
+                h,
+                self.header(h).unwrap_or(""),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// `x-oss-forbid-overwrite: true`.
     pub fn forbid_overwrite(&self) -> bool {
-        self.header("x-oss-forbid-overwrite")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        self.header("x-oss-forbid-overwrite").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     }
 
     /// Whether `encoding-type=url` was asked for.
@@ -180,23 +217,35 @@ impl Req<'_> {
     }
 
     /// Parses an integer query parameter within `range`, with a default.
-    pub fn q_int(
-        &self,
-        name: &str,
-        default: usize,
-        range: std::ops::RangeInclusive<usize>,
-    ) -> Result<usize, OssError> {
+    pub fn q_int(&self, name: &str, default: usize, range: std::ops::RangeInclusive<usize>) -> Result<usize, OssError> {
         match self.q_nonempty(name) {
             None => Ok(default),
             Some(v) => v
                 .parse::<usize>()
                 .ok()
                 .filter(|n| range.contains(n))
-                .ok_or_else(|| {
-                    OssError::invalid_argument(format!("Argument {name} is invalid."), name, v)
-                }),
+                .ok_or_else(|| OssError::invalid_argument(format!("Argument {name} is invalid."), name, v)),
         }
     }
+}
+
+const SSE: &str = "x-oss-server-side-encryption";
+const SSE_DATA: &str = "x-oss-server-side-data-encryption";
+const SSE_KEY_ID: &str = "x-oss-server-side-encryption-key-id";
+
+/// The SSE response headers of an object or upload: the algorithm; for KMS
+/// also the key id and, when the data is SM4-encrypted, the data algorithm.
+pub fn sse_headers(mut b: http::response::Builder, enc: Option<&Encryption>) -> http::response::Builder {
+    if let Some(e) = enc {
+        b = b.header(SSE, &e.algorithm);
+        if e.algorithm == KMS {
+            b = b.header(SSE_KEY_ID, &e.key_id);
+            if e.suite == arca_core::sse::SM4_SUITE_ID {
+                b = b.header(SSE_DATA, SM4);
+            }
+        }
+    }
+    b
 }
 
 /// URL-encodes a name for `encoding-type=url` listings: `%XX` for everything
@@ -218,11 +267,7 @@ pub fn xml_response(status: StatusCode, w: XmlWriter) -> Response<RespBody> {
 
 /// A response with no body.
 pub fn empty(status: StatusCode) -> Response<RespBody> {
-    Response::builder()
-        .status(status)
-        .header("content-length", 0)
-        .body(full(Bytes::new()))
-        .expect("valid response")
+    Response::builder().status(status).header("content-length", 0).body(full(Bytes::new())).expect("valid response")
 }
 
 /// A fixed body.

@@ -45,25 +45,18 @@ pub fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
 
 fn form_decode(s: &str) -> String {
     let plus = s.replace('+', " ");
-    percent_decode(plus.as_bytes())
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_decode(plus.as_bytes()).decode_utf8_lossy().into_owned()
 }
 
 impl Addressing {
     /// The region a host name (without port) names, and the bucket label before it.
     fn parse_host<'h>(&self, host: &'h str) -> Option<(String, Option<&'h str>)> {
         for region in &self.regions {
-            for name in [
-                format!("oss-{region}.{}", self.domain),
-                format!("oss-{region}-internal.{}", self.domain),
-            ] {
+            for name in [format!("oss-{region}.{}", self.domain), format!("oss-{region}-internal.{}", self.domain)] {
                 if host.eq_ignore_ascii_case(&name) {
                     return Some((region.clone(), None));
                 }
-                if let Some(label) = host
-                    .strip_suffix(name.as_str())
-                    .and_then(|h| h.strip_suffix('.'))
+                if let Some(label) = host.strip_suffix(name.as_str()).and_then(|h| h.strip_suffix('.'))
                     && !label.is_empty()
                     && !label.contains('.')
                 {
@@ -75,12 +68,7 @@ impl Addressing {
     }
 
     /// Resolves a request's target. `listener_region` serves hosts that name no region.
-    pub fn target(
-        &self,
-        host: Option<&str>,
-        raw_path: &str,
-        listener_region: &str,
-    ) -> Result<Target, OssError> {
+    pub fn target(&self, host: Option<&str>, raw_path: &str, listener_region: &str) -> Result<Target, OssError> {
         let host = host.map(strip_port).unwrap_or("");
         let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
         let (region, bucket, raw_key) = match self.parse_host(host) {
@@ -93,11 +81,7 @@ impl Addressing {
         } else {
             let bytes: Vec<u8> = percent_decode(raw_key.as_bytes()).collect();
             Some(String::from_utf8(bytes).map_err(|_| {
-                OssError::new(
-                    http::StatusCode::BAD_REQUEST,
-                    "InvalidObjectName",
-                    "The specified object is not valid",
-                )
+                OssError::new(http::StatusCode::BAD_REQUEST, "InvalidObjectName", "The specified object is not valid")
             })?)
         };
         let bucket = bucket.filter(|b| !b.is_empty());
@@ -108,11 +92,7 @@ impl Addressing {
                 "The specified bucket is not valid.",
             ));
         }
-        Ok(Target {
-            region,
-            bucket,
-            key,
-        })
+        Ok(Target { region, bucket, key })
     }
 }
 
@@ -121,19 +101,13 @@ fn split_path(region: String, path: &str) -> (String, Option<String>, &str) {
         return (region, None, "");
     }
     let (bucket, rest) = path.split_once('/').unwrap_or((path, ""));
-    let bucket = percent_decode(bucket.as_bytes())
-        .decode_utf8_lossy()
-        .into_owned();
+    let bucket = percent_decode(bucket.as_bytes()).decode_utf8_lossy().into_owned();
     (region, Some(bucket), rest)
 }
 
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host
-            .split(']')
-            .next()
-            .map(|h| h.trim_start_matches('['))
-            .unwrap_or(host);
+        return host.split(']').next().map(|h| h.trim_start_matches('[')).unwrap_or(host);
     }
     match host.rsplit_once(':') {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
@@ -155,6 +129,9 @@ pub enum Op {
     GetBucketStat,
     PutBucketAcl,
     GetBucketAcl,
+    PutBucketEncryption,
+    GetBucketEncryption,
+    DeleteBucketEncryption,
     ListMultipartUploads,
     DeleteMultipleObjects,
     ListLiveChannel,
@@ -179,7 +156,6 @@ pub enum Op {
 /// a clear `NotImplemented` instead of being mistaken for a plain GET/PUT.
 const UNIMPLEMENTED: &[&str] = &[
     "policy",
-    "encryption",
     "versioning",
     "versions",
     "cors",
@@ -206,12 +182,7 @@ const UNIMPLEMENTED: &[&str] = &[
 
 impl Op {
     /// Chooses the operation. `has` tells whether a query parameter is present.
-    pub fn of(
-        method: &Method,
-        target: &Target,
-        has: impl Fn(&str) -> bool,
-        copy_source: bool,
-    ) -> Result<Op, OssError> {
+    pub fn of(method: &Method, target: &Target, has: impl Fn(&str) -> bool, copy_source: bool) -> Result<Op, OssError> {
         use Op::*;
         let not_impl = || {
             OssError::new(
@@ -228,21 +199,19 @@ impl Op {
             )
         };
         if target.bucket.is_none() {
-            return if *method == Method::GET {
-                Ok(ListBuckets)
-            } else {
-                Err(not_allowed())
-            };
+            return if *method == Method::GET { Ok(ListBuckets) } else { Err(not_allowed()) };
         }
-        if let Some(sub) = UNIMPLEMENTED.iter().find(|s| has(s)) {
-            let _ = sub;
+        if UNIMPLEMENTED.iter().any(|s| has(s)) {
             return Err(not_impl());
         }
         let op = if target.key.is_none() {
             match *method {
                 Method::PUT if has("acl") => PutBucketAcl,
+                Method::PUT if has("encryption") => PutBucketEncryption,
                 Method::PUT => PutBucket,
+                Method::DELETE if has("encryption") => DeleteBucketEncryption,
                 Method::DELETE => DeleteBucket,
+                Method::GET if has("encryption") => GetBucketEncryption,
                 Method::GET if has("acl") => GetBucketAcl,
                 Method::GET if has("bucketInfo") => GetBucketInfo,
                 Method::GET if has("location") => GetBucketLocation,
@@ -258,9 +227,7 @@ impl Op {
         } else {
             match *method {
                 Method::PUT if has("acl") => PutObjectAcl,
-                Method::PUT if has("partNumber") && has("uploadId") && copy_source => {
-                    UploadPartCopy
-                }
+                Method::PUT if has("partNumber") && has("uploadId") && copy_source => UploadPartCopy,
                 Method::PUT if has("partNumber") && has("uploadId") => UploadPart,
                 Method::PUT if copy_source => CopyObject,
                 Method::PUT => PutObject,
@@ -286,88 +253,50 @@ mod tests {
     use super::*;
 
     fn addr() -> Addressing {
-        Addressing {
-            domain: "aliyuncs.com".into(),
-            regions: vec!["cn-hangzhou".into(), "cn-shanghai".into()],
-        }
+        Addressing { domain: "aliyuncs.com".into(), regions: vec!["cn-hangzhou".into(), "cn-shanghai".into()] }
     }
 
     fn t(region: &str, bucket: Option<&str>, key: Option<&str>) -> Target {
-        Target {
-            region: region.into(),
-            bucket: bucket.map(Into::into),
-            key: key.map(Into::into),
-        }
+        Target { region: region.into(), bucket: bucket.map(Into::into), key: key.map(Into::into) }
     }
 
     #[test]
     fn path_style_for_ip_and_localhost() {
         let a = addr();
+        assert_eq!(a.target(Some("127.0.0.1:9000"), "/", "cn-hangzhou").unwrap(), t("cn-hangzhou", None, None));
+        assert_eq!(a.target(Some("127.0.0.1:9000"), "/b/", "cn-hangzhou").unwrap(), t("cn-hangzhou", Some("b"), None));
+        assert_eq!(a.target(Some("localhost"), "/b", "cn-shanghai").unwrap(), t("cn-shanghai", Some("b"), None));
         assert_eq!(
-            a.target(Some("127.0.0.1:9000"), "/", "cn-hangzhou")
-                .unwrap(),
-            t("cn-hangzhou", None, None)
-        );
-        assert_eq!(
-            a.target(Some("127.0.0.1:9000"), "/b/", "cn-hangzhou")
-                .unwrap(),
-            t("cn-hangzhou", Some("b"), None)
-        );
-        assert_eq!(
-            a.target(Some("localhost"), "/b", "cn-shanghai").unwrap(),
-            t("cn-shanghai", Some("b"), None)
-        );
-        assert_eq!(
-            a.target(Some("[::1]:9000"), "/b/a%2Fb%20c+d%25", "cn-hangzhou")
-                .unwrap(),
+            a.target(Some("[::1]:9000"), "/b/a%2Fb%20c+d%25", "cn-hangzhou").unwrap(),
             t("cn-hangzhou", Some("b"), Some("a/b c+d%"))
         );
-        assert_eq!(
-            a.target(Some("127.0.0.1"), "/b//x/", "r").unwrap(),
-            t("r", Some("b"), Some("/x/"))
-        );
+        assert_eq!(a.target(Some("127.0.0.1"), "/b//x/", "r").unwrap(), t("r", Some("b"), Some("/x/")));
     }
 
     #[test]
     fn virtual_host_and_region_hosts() {
         let a = addr();
         assert_eq!(
-            a.target(
-                Some("bkt.oss-cn-shanghai.aliyuncs.com"),
-                "/k/%E4%B8%AD",
-                "cn-hangzhou"
-            )
-            .unwrap(),
+            a.target(Some("bkt.oss-cn-shanghai.aliyuncs.com"), "/k/%E4%B8%AD", "cn-hangzhou").unwrap(),
             t("cn-shanghai", Some("bkt"), Some("k/中"))
         );
         assert_eq!(
-            a.target(Some("bkt.oss-cn-hangzhou.aliyuncs.com:9000"), "/", "x")
-                .unwrap(),
+            a.target(Some("bkt.oss-cn-hangzhou.aliyuncs.com:9000"), "/", "x").unwrap(),
             t("cn-hangzhou", Some("bkt"), None)
         );
         assert_eq!(
-            a.target(Some("oss-cn-shanghai.aliyuncs.com"), "/bkt/k", "x")
-                .unwrap(),
+            a.target(Some("oss-cn-shanghai.aliyuncs.com"), "/bkt/k", "x").unwrap(),
             t("cn-shanghai", Some("bkt"), Some("k"))
         );
         assert_eq!(
-            a.target(Some("bkt.oss-cn-shanghai-internal.aliyuncs.com"), "/", "x")
-                .unwrap()
-                .bucket
-                .as_deref(),
+            a.target(Some("bkt.oss-cn-shanghai-internal.aliyuncs.com"), "/", "x").unwrap().bucket.as_deref(),
             Some("bkt")
         );
     }
 
     #[test]
     fn non_utf8_key_is_invalid() {
-        assert_eq!(
-            addr()
-                .target(Some("127.0.0.1"), "/b/%FF", "r")
-                .unwrap_err()
-                .code,
-            "InvalidObjectName"
-        );
+        assert_eq!(addr().target(Some("127.0.0.1"), "/b/%FF", "r").unwrap_err().code, "InvalidObjectName");
     }
 
     #[test]
@@ -389,53 +318,18 @@ mod tests {
         let obj = t("r", Some("b"), Some("k"));
         let bkt = t("r", Some("b"), None);
         let q = |names: &'static [&'static str]| move |n: &str| names.contains(&n);
-        assert_eq!(
-            Op::of(&Method::GET, &t("r", None, None), q(&[]), false).unwrap(),
-            Op::ListBuckets
-        );
-        assert_eq!(
-            Op::of(&Method::GET, &bkt, q(&["list-type"]), false).unwrap(),
-            Op::ListObjectsV2
-        );
-        assert_eq!(
-            Op::of(&Method::GET, &bkt, q(&["bucketInfo"]), false).unwrap(),
-            Op::GetBucketInfo
-        );
-        assert_eq!(
-            Op::of(&Method::POST, &bkt, q(&["delete"]), false).unwrap(),
-            Op::DeleteMultipleObjects
-        );
-        assert_eq!(
-            Op::of(&Method::PUT, &obj, q(&["partNumber", "uploadId"]), true).unwrap(),
-            Op::UploadPartCopy
-        );
-        assert_eq!(
-            Op::of(&Method::PUT, &obj, q(&[]), true).unwrap(),
-            Op::CopyObject
-        );
-        assert_eq!(
-            Op::of(&Method::HEAD, &obj, q(&["objectMeta"]), false).unwrap(),
-            Op::GetObjectMeta
-        );
-        assert_eq!(
-            Op::of(&Method::POST, &obj, q(&["append", "position"]), false).unwrap(),
-            Op::AppendObject
-        );
-        assert_eq!(
-            Op::of(&Method::POST, &obj, q(&["uploadId"]), false).unwrap(),
-            Op::CompleteMultipartUpload
-        );
-        assert_eq!(
-            Op::of(&Method::GET, &bkt, q(&["encryption"]), false)
-                .unwrap_err()
-                .code,
-            "NotImplemented"
-        );
-        assert_eq!(
-            Op::of(&Method::PATCH, &obj, q(&[]), false)
-                .unwrap_err()
-                .code,
-            "MethodNotAllowed"
-        );
+        assert_eq!(Op::of(&Method::GET, &t("r", None, None), q(&[]), false).unwrap(), Op::ListBuckets);
+        assert_eq!(Op::of(&Method::GET, &bkt, q(&["list-type"]), false).unwrap(), Op::ListObjectsV2);
+        assert_eq!(Op::of(&Method::GET, &bkt, q(&["bucketInfo"]), false).unwrap(), Op::GetBucketInfo);
+        assert_eq!(Op::of(&Method::POST, &bkt, q(&["delete"]), false).unwrap(), Op::DeleteMultipleObjects);
+        assert_eq!(Op::of(&Method::PUT, &obj, q(&["partNumber", "uploadId"]), true).unwrap(), Op::UploadPartCopy);
+        assert_eq!(Op::of(&Method::PUT, &obj, q(&[]), true).unwrap(), Op::CopyObject);
+        assert_eq!(Op::of(&Method::HEAD, &obj, q(&["objectMeta"]), false).unwrap(), Op::GetObjectMeta);
+        assert_eq!(Op::of(&Method::POST, &obj, q(&["append", "position"]), false).unwrap(), Op::AppendObject);
+        assert_eq!(Op::of(&Method::POST, &obj, q(&["uploadId"]), false).unwrap(), Op::CompleteMultipartUpload);
+        assert_eq!(Op::of(&Method::GET, &bkt, q(&["encryption"]), false).unwrap(), Op::GetBucketEncryption);
+        assert_eq!(Op::of(&Method::DELETE, &bkt, q(&["encryption"]), false).unwrap(), Op::DeleteBucketEncryption);
+        assert_eq!(Op::of(&Method::GET, &bkt, q(&["policy"]), false).unwrap_err().code, "NotImplemented");
+        assert_eq!(Op::of(&Method::PATCH, &obj, q(&[]), false).unwrap_err().code, "MethodNotAllowed");
     }
 }

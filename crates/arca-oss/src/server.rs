@@ -43,10 +43,7 @@ pub struct OssConfig {
 impl OssConfig {
     /// The public endpoint of a region.
     pub fn endpoint(&self, region: &str) -> String {
-        self.endpoints
-            .get(region)
-            .cloned()
-            .unwrap_or_else(|| format!("oss-{region}.{}", self.addressing.domain))
+        self.endpoints.get(region).cloned().unwrap_or_else(|| format!("oss-{region}.{}", self.addressing.domain))
     }
 
     /// The internal endpoint of a region.
@@ -65,20 +62,12 @@ pub struct OssServer {
 impl OssServer {
     /// A server over the object service.
     pub fn new(svc: ObjectService, cfg: OssConfig) -> Self {
-        OssServer {
-            svc,
-            cfg: Arc::new(cfg),
-        }
+        OssServer { svc, cfg: Arc::new(cfg) }
     }
 
     /// Serves `listener` for `region` until `shutdown` resolves, then lets
     /// requests in flight finish (for up to 30 s).
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        region: String,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) {
+    pub async fn serve(self, listener: TcpListener, region: String, shutdown: impl std::future::Future<Output = ()>) {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let region: Arc<str> = region.into();
         tokio::pin!(shutdown);
@@ -116,20 +105,12 @@ impl OssServer {
             }
         }
         drop(listener);
-        if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await.is_err() {
             tracing::warn!("requests still in flight after 30 s; closing");
         }
     }
 
-    async fn handle(
-        &self,
-        req: Request<Incoming>,
-        listener_region: &str,
-        peer: SocketAddr,
-    ) -> Response<RespBody> {
+    async fn handle(&self, req: Request<Incoming>, listener_region: &str, peer: SocketAddr) -> Response<RespBody> {
         let started = Instant::now();
         let request_id = new_request_id();
         let method = req.method().clone();
@@ -151,20 +132,10 @@ impl OssServer {
             }
         };
         let h = resp.headers_mut();
-        h.insert(
-            "x-oss-request-id",
-            HeaderValue::from_str(&request_id).expect("hex id"),
-        );
-        h.insert(
-            "date",
-            HeaderValue::from_str(&crate::fmt::http_date(arca_core::now())).expect("date"),
-        );
+        h.insert("x-oss-request-id", HeaderValue::from_str(&request_id).expect("hex id"));
+        h.insert("date", HeaderValue::from_str(&crate::fmt::http_date(arca_core::now())).expect("date"));
         h.insert("server", HeaderValue::from_static("AliyunOSS"));
-        let bytes_out = h
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_owned();
+        let bytes_out = h.get("content-length").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
         tracing::info!(
             target: "arca::access",
             request_id = %request_id,
@@ -184,21 +155,11 @@ impl OssServer {
         body: &mut Option<Incoming>,
         listener_region: &str,
     ) -> Result<Response<RespBody>, OssError> {
-        let host = parts
-            .headers
-            .get("host")
-            .and_then(|v| v.to_str().ok())
-            .or(parts.uri.host());
-        let target = self
-            .cfg
-            .addressing
-            .target(host, parts.uri.path(), listener_region)?;
+        let host = parts.headers.get("host").and_then(|v| v.to_str().ok()).or(parts.uri.host());
+        let target = self.cfg.addressing.target(host, parts.uri.path(), listener_region)?;
         let query = parse_query(parts.uri.query());
-        let headers: Vec<(String, Vec<u8>)> = parts
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
-            .collect();
+        let headers: Vec<(String, Vec<u8>)> =
+            parts.headers.iter().map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec())).collect();
         let signed = SignedParts {
             method: parts.method.as_str(),
             bucket: target.bucket.as_deref(),
@@ -208,20 +169,8 @@ impl OssServer {
         };
         let caller = authenticate(&self.svc, &signed, &target.region, arca_core::now()).await?;
         let has = |n: &str| query.iter().any(|(k, _)| k == n);
-        let op = Op::of(
-            &parts.method,
-            &target,
-            has,
-            parts.headers.contains_key("x-oss-copy-source"),
-        )?;
-        let mut req = Req {
-            target,
-            query,
-            headers: parts.headers,
-            body: body.take(),
-            caller,
-            cfg: &self.cfg,
-        };
+        let op = Op::of(&parts.method, &target, has, parts.headers.contains_key("x-oss-copy-source"))?;
+        let mut req = Req { target, query, headers: parts.headers, body: body.take(), caller, cfg: &self.cfg };
         let result = self.run(op, &mut req).await;
         *body = req.body.take();
         result
@@ -240,6 +189,9 @@ impl OssServer {
             Op::GetBucketStat => bucket::get_bucket_stat(svc, req).await,
             Op::PutBucketAcl => bucket::put_bucket_acl(svc, req).await,
             Op::GetBucketAcl => bucket::get_bucket_acl(svc, req).await,
+            Op::PutBucketEncryption => bucket::put_bucket_encryption(svc, req).await,
+            Op::GetBucketEncryption => bucket::get_bucket_encryption(svc, req).await,
+            Op::DeleteBucketEncryption => bucket::delete_bucket_encryption(svc, req).await,
             Op::ListLiveChannel => bucket::list_live_channels(svc, req).await,
             Op::DeleteMultipleObjects => object::delete_multiple(svc, req).await,
             Op::PutObject => object::put_object(svc, req).await,
@@ -302,14 +254,9 @@ fn error_response(e: &OssError, request_id: &str, head: bool) -> Response<RespBo
     let xml = w.finish();
     builder = builder.header("content-type", "application/xml");
     if head {
-        builder
-            .header("x-oss-err", B64.encode(xml.as_bytes()))
-            .header("content-length", 0)
-            .body(full(Bytes::new()))
+        builder.header("x-oss-err", B64.encode(xml.as_bytes())).header("content-length", 0).body(full(Bytes::new()))
     } else {
-        builder
-            .header("content-length", xml.len())
-            .body(full(Bytes::from(xml)))
+        builder.header("content-length", xml.len()).body(full(Bytes::from(xml)))
     }
     .expect("valid response")
 }

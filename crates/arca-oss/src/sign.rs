@@ -132,11 +132,7 @@ pub struct SignedParts<'a> {
 
 impl SignedParts<'_> {
     fn header(&self, name: &str) -> &[u8] {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
-            .unwrap_or(b"")
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice()).unwrap_or(b"")
     }
 
     /// `x-oss-*` headers, lower-cased names, trimmed values, sorted, each `name:value\n`.
@@ -165,11 +161,8 @@ impl SignedParts<'_> {
             (Some(b), Some(k)) => format!("/{b}/{k}"),
         }
         .into_bytes();
-        let mut subs: Vec<&(String, String)> = self
-            .query
-            .iter()
-            .filter(|(k, _)| SUBRESOURCES.contains(&k.as_str()))
-            .collect();
+        let mut subs: Vec<&(String, String)> =
+            self.query.iter().filter(|(k, _)| SUBRESOURCES.contains(&k.as_str())).collect();
         subs.sort_by(|a, b| a.0.cmp(&b.0));
         for (i, (k, v)) in subs.iter().enumerate() {
             r.push(if i == 0 { b'?' } else { b'&' });
@@ -184,14 +177,8 @@ impl SignedParts<'_> {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
     &v[start..end]
 }
 
@@ -199,12 +186,7 @@ fn trim(v: &[u8]) -> &[u8] {
 /// value, or `Expires` for presigned URLs.
 pub fn v1_string_to_sign(p: &SignedParts<'_>, date_line: &[u8]) -> Vec<u8> {
     let mut s = Vec::new();
-    for part in [
-        p.method.as_bytes(),
-        p.header("content-md5"),
-        p.header("content-type"),
-        date_line,
-    ] {
+    for part in [p.method.as_bytes(), p.header("content-md5"), p.header("content-type"), date_line] {
         s.extend_from_slice(part);
         s.push(b'\n');
     }
@@ -240,16 +222,7 @@ fn canonical_query(query: &[(String, String)], skip: &[&str]) -> String {
         .map(|(k, v)| (uri_encode(k, false), uri_encode(v, false)))
         .collect();
     q.sort();
-    q.iter()
-        .map(|(k, v)| {
-            if v.is_empty() {
-                k.clone()
-            } else {
-                format!("{k}={v}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    q.iter().map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") }).collect::<Vec<_>>().join("&")
 }
 
 /// Sorted, deduplicated, lower-case additional header names, without the
@@ -258,9 +231,7 @@ pub fn v4_additional(list: &str) -> Vec<String> {
     let mut names: Vec<String> = list
         .split(';')
         .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|n| {
-            !n.is_empty() && !n.starts_with("x-oss-") && n != "content-type" && n != "content-md5"
-        })
+        .filter(|n| !n.is_empty() && !n.starts_with("x-oss-") && n != "content-type" && n != "content-md5")
         .collect();
     names.sort();
     names.dedup();
@@ -282,25 +253,12 @@ pub fn v4_canonical_request(
     let mut hs: Vec<(&str, &[u8])> = p
         .headers
         .iter()
-        .filter(|(n, _)| {
-            n.starts_with("x-oss-")
-                || n == "content-type"
-                || n == "content-md5"
-                || additional.contains(n)
-        })
+        .filter(|(n, _)| n.starts_with("x-oss-") || n == "content-type" || n == "content-md5" || additional.contains(n))
         .map(|(n, v)| (n.as_str(), trim(v)))
         .collect();
     hs.sort_by(|a, b| a.0.cmp(b.0));
     let mut s = Vec::new();
-    s.extend_from_slice(
-        format!(
-            "{}\n{}\n{}\n",
-            p.method,
-            uri,
-            canonical_query(p.query, skip_query)
-        )
-        .as_bytes(),
-    );
+    s.extend_from_slice(format!("{}\n{}\n{}\n", p.method, uri, canonical_query(p.query, skip_query)).as_bytes());
     for (n, v) in hs {
         s.extend_from_slice(n.as_bytes());
         s.push(b':');
@@ -335,12 +293,7 @@ pub fn v4_signature(secret: &str, date: &str, region: &str, string_to_sign: &str
 /// `url_query` is true for presigned URLs (every parameter but the signature).
 pub fn v2_string_to_sign(p: &SignedParts<'_>, date_line: &[u8], additional: &[String]) -> Vec<u8> {
     let mut s = Vec::new();
-    for part in [
-        p.method.as_bytes(),
-        p.header("content-md5"),
-        p.header("content-type"),
-        date_line,
-    ] {
+    for part in [p.method.as_bytes(), p.header("content-md5"), p.header("content-type"), date_line] {
         s.extend_from_slice(part);
         s.push(b'\n');
     }
@@ -369,8 +322,7 @@ pub fn v2_signature(secret: &str, string_to_sign: &[u8]) -> String {
 
 /// Constant-time equality of a provided and a computed signature.
 pub fn signatures_equal(provided: &str, computed: &str) -> bool {
-    aws_lc_rs::constant_time::verify_slices_are_equal(provided.as_bytes(), computed.as_bytes())
-        .is_ok()
+    aws_lc_rs::constant_time::verify_slices_are_equal(provided.as_bytes(), computed.as_bytes()).is_ok()
 }
 
 #[cfg(test)]
@@ -379,17 +331,11 @@ mod tests {
     use super::*;
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_ascii_lowercase(), v.as_bytes().to_vec()))
-            .collect()
+        pairs.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.as_bytes().to_vec())).collect()
     }
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -415,22 +361,13 @@ mod tests {
         let acl = q(&[("acl", "")]);
         let p = SignedParts { query: &acl, ..p };
         assert_eq!(
-            v1_signature(
-                "sk",
-                &v1_string_to_sign(&p, b"Wed, 28 Dec 2022 10:27:41 GMT")
-            ),
+            v1_signature("sk", &v1_string_to_sign(&p, b"Wed, 28 Dec 2022 10:27:41 GMT")),
             "/afkugFbmWDQ967j1vr6zygBLQk="
         );
 
         let rg = q(&[("resourceGroup", ""), ("non-resousce", "null")]);
         let hdrs = h(&[("x-oss-date", "Wed, 28 Dec 2022 10:27:41 GMT")]);
-        let p = SignedParts {
-            method: "GET",
-            bucket: Some("examplebucket"),
-            key: None,
-            query: &rg,
-            headers: &hdrs,
-        };
+        let p = SignedParts { method: "GET", bucket: Some("examplebucket"), key: None, query: &rg, headers: &hdrs };
         let sts = v1_string_to_sign(&p, b"Wed, 28 Dec 2022 10:27:41 GMT");
         assert!(sts.ends_with(b"/examplebucket/?resourceGroup"));
         assert_eq!(v1_signature("sk", &sts), "vkQmfuUDyi1uDi3bKt67oemssIs=");
@@ -439,13 +376,7 @@ mod tests {
     #[test]
     fn v1_query_vector() {
         let query = q(&[("versionId", "versionId")]);
-        let p = SignedParts {
-            method: "GET",
-            bucket: Some("bucket"),
-            key: Some("key"),
-            query: &query,
-            headers: &[],
-        };
+        let p = SignedParts { method: "GET", bucket: Some("bucket"), key: Some("key"), query: &query, headers: &[] };
         let sts = v1_string_to_sign(&p, b"1699807420");
         assert_eq!(sts, b"GET\n\n\n1699807420\n/bucket/key?versionId=versionId");
         assert_eq!(v1_signature("sk", &sts), "dcLTea+Yh9ApirQ8o8dOPqtvJXQ=");
@@ -488,11 +419,7 @@ mod tests {
         let cr = v4_canonical_request(&p, &[], "UNSIGNED-PAYLOAD", &[]);
         let expected = "PUT\n/bucket/1234%2B-/123/1.txt\n%2Bparam1=value3&%2Bparam2&%7Cparam1=value4&%7Cparam2&param1=value1&param2\ncontent-type:text/plain\nx-oss-content-sha256:UNSIGNED-PAYLOAD\nx-oss-date:20231216T162057Z\nx-oss-head1:value\n\n\nUNSIGNED-PAYLOAD";
         assert_eq!(String::from_utf8(cr.clone()).unwrap(), expected);
-        let sts = v4_string_to_sign(
-            "20231216T162057Z",
-            "20231216/cn-hangzhou/oss/aliyun_v4_request",
-            &cr,
-        );
+        let sts = v4_string_to_sign("20231216T162057Z", "20231216/cn-hangzhou/oss/aliyun_v4_request", &cr);
         assert!(sts.ends_with("f4613657f1b108998e8dbd10a1aa5da621dc2c6e02c9ddec0f163664848704c4"));
         assert_eq!(
             v4_signature("sk", "20231216", "cn-hangzhou", &sts),
@@ -515,11 +442,7 @@ mod tests {
             headers: &headers,
         };
         let cr = v4_canonical_request(&p, &add, "UNSIGNED-PAYLOAD", &[]);
-        let sts = v4_string_to_sign(
-            "20231216T172512Z",
-            "20231216/cn-hangzhou/oss/aliyun_v4_request",
-            &cr,
-        );
+        let sts = v4_string_to_sign("20231216T172512Z", "20231216/cn-hangzhou/oss/aliyun_v4_request", &cr);
         assert_eq!(
             v4_signature("sk", "20231216", "cn-hangzhou", &sts),
             "4a4183c187c07c8947db7620deb0a6b38d9fbdd34187b6dbaccb316fa251212f"
@@ -528,20 +451,13 @@ mod tests {
 
     #[test]
     fn v4_query_vector() {
-        let headers = h(&[
-            ("x-oss-head1", "value"),
-            ("abc", "value"),
-            ("content-type", "application/octet-stream"),
-        ]);
+        let headers = h(&[("x-oss-head1", "value"), ("abc", "value"), ("content-type", "application/octet-stream")]);
         let (_, mut query) = v4_request_parts();
         query.extend(q(&[
             ("x-oss-signature-version", "OSS4-HMAC-SHA256"),
             ("x-oss-date", "20231217T025437Z"),
             ("x-oss-expires", "599"),
-            (
-                "x-oss-credential",
-                "ak/20231217/cn-hangzhou/oss/aliyun_v4_request",
-            ),
+            ("x-oss-credential", "ak/20231217/cn-hangzhou/oss/aliyun_v4_request"),
             ("x-oss-signature", "ignored"),
         ]));
         let p = SignedParts {
@@ -552,11 +468,7 @@ mod tests {
             headers: &headers,
         };
         let cr = v4_canonical_request(&p, &[], "UNSIGNED-PAYLOAD", &["x-oss-signature"]);
-        let sts = v4_string_to_sign(
-            "20231217T025437Z",
-            "20231217/cn-hangzhou/oss/aliyun_v4_request",
-            &cr,
-        );
+        let sts = v4_string_to_sign("20231217T025437Z", "20231217/cn-hangzhou/oss/aliyun_v4_request", &cr);
         assert_eq!(
             v4_signature("sk", "20231217", "cn-hangzhou", &sts),
             "a39966c61718be0d5b14e668088b3fa07601033f6518ac7b523100014269c0fe"
@@ -565,11 +477,7 @@ mod tests {
 
     #[test]
     fn v2_vector() {
-        let headers = h(&[
-            ("date", "Wed, 28 Dec 2022 10:27:41 GMT"),
-            ("range", "bytes=0-1"),
-            ("x-oss-meta-a", "1"),
-        ]);
+        let headers = h(&[("date", "Wed, 28 Dec 2022 10:27:41 GMT"), ("range", "bytes=0-1"), ("x-oss-meta-a", "1")]);
         let query = q(&[("prefix", ""), ("max-keys", "10"), ("acl", "")]);
         let p = SignedParts {
             method: "GET",
@@ -583,18 +491,12 @@ mod tests {
             String::from_utf8(sts.clone()).unwrap(),
             "GET\n\n\nWed, 28 Dec 2022 10:27:41 GMT\nrange:bytes=0-1\nx-oss-meta-a:1\nrange\n%2Fbucket%2Fdir%2Fkey?acl&max-keys=10&prefix"
         );
-        assert_eq!(
-            v2_signature("sk", &sts),
-            "KuHAG4FipyFJhcY8NnbqSiKMroGYrWk96z7yhzxFijM="
-        );
+        assert_eq!(v2_signature("sk", &sts), "KuHAG4FipyFJhcY8NnbqSiKMroGYrWk96z7yhzxFijM=");
     }
 
     #[test]
     fn v4_uri_encoding() {
-        assert_eq!(
-            uri_encode("/bucket/a b/c+d?e", true),
-            "/bucket/a%20b/c%2Bd%3Fe"
-        );
+        assert_eq!(uri_encode("/bucket/a b/c+d?e", true), "/bucket/a%20b/c%2Bd%3Fe");
     }
 
     #[test]

@@ -104,17 +104,11 @@ pub fn parse(body: &[u8]) -> Option<Element> {
         match reader.read_event().ok()? {
             Event::Start(e) => {
                 let name = e.name().as_ref().to_owned();
-                stack.push(Element {
-                    name,
-                    ..Default::default()
-                });
+                stack.push(Element { name, ..Default::default() });
             }
             Event::Empty(e) => {
                 let name = e.name().as_ref().to_owned();
-                let el = Element {
-                    name,
-                    ..Default::default()
-                };
+                let el = Element { name, ..Default::default() };
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
                     None => root = Some(el),
@@ -175,10 +169,7 @@ mod tests {
     fn writes_escaped() {
         let mut w = XmlWriter::default();
         w.open("A").elem("K", "a<b&\"c\"").close("A");
-        assert!(
-            w.finish()
-                .ends_with("<A><K>a&lt;b&amp;&quot;c&quot;</K></A>")
-        );
+        assert!(w.finish().ends_with("<A><K>a&lt;b&amp;&quot;c&quot;</K></A>"));
     }
 
     #[test]
@@ -187,10 +178,7 @@ mod tests {
         let root = parse(doc.as_bytes()).unwrap();
         assert_eq!(root.name, "Delete");
         assert_eq!(root.child_text("Quiet"), Some("true"));
-        let keys: Vec<&str> = root
-            .children_named("Object")
-            .map(|o| o.child("Key").unwrap().text.as_str())
-            .collect();
+        let keys: Vec<&str> = root.children_named("Object").map(|o| o.child("Key").unwrap().text.as_str()).collect();
         assert_eq!(keys, vec!["a&b\x0c-2.txt", "中"]);
         assert!(root.child("Empty").is_some());
     }

@@ -19,6 +19,8 @@ pub struct FileConfig {
     pub log: Option<String>,
     pub gc_interval_secs: Option<u64>,
     pub garbage_delay_secs: Option<u64>,
+    pub root_key_file: Option<PathBuf>,
+    pub service_key_rotation_secs: Option<u64>,
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
 }
@@ -46,6 +48,11 @@ pub struct Config {
     pub log: String,
     pub gc_interval_secs: u64,
     pub garbage_delay_secs: u64,
+    /// Where the 32-byte root key is (raw or 64 hex characters); `None`:
+    /// `ARCA_ROOT_KEY`, else `<data_dir>/root.key`, generated on first start.
+    pub root_key_file: Option<PathBuf>,
+    /// Age at which a service master key gets a new version.
+    pub service_key_rotation_secs: u64,
     pub regions: Vec<RegionConfig>,
 }
 
@@ -62,34 +69,22 @@ impl Config {
     pub fn load(path: Option<&Path>, o: Overrides) -> anyhow::Result<Config> {
         let file = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading config {}", p.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .with_context(|| format!("parsing config {}", p.display()))?
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing config {}", p.display()))?
             }
             None => FileConfig::default(),
         };
         let cfg = Config {
-            data_dir: o
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./arca-data")),
-            listen: o
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:9000".into()),
-            region: o
-                .region
-                .or(file.region)
-                .unwrap_or_else(|| "cn-hangzhou".into()),
+            data_dir: o.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./arca-data")),
+            listen: o.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:9000".into()),
+            region: o.region.or(file.region).unwrap_or_else(|| "cn-hangzhou".into()),
             endpoint: file.endpoint,
-            domain: o
-                .domain
-                .or(file.domain)
-                .unwrap_or_else(|| "aliyuncs.com".into()),
+            domain: o.domain.or(file.domain).unwrap_or_else(|| "aliyuncs.com".into()),
             log: file.log.unwrap_or_else(|| "info".into()),
             gc_interval_secs: file.gc_interval_secs.unwrap_or(60),
             garbage_delay_secs: file.garbage_delay_secs.unwrap_or(300),
+            root_key_file: file.root_key_file,
+            service_key_rotation_secs: file.service_key_rotation_secs.unwrap_or(30 * 24 * 3600),
             regions: file.regions,
         };
         cfg.validate()?;
@@ -97,18 +92,10 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        let valid = |r: &str| {
-            !r.is_empty()
-                && r.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        };
+        let valid =
+            |r: &str| !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         let mut seen = vec![self.region.as_str()];
-        for r in self
-            .regions
-            .iter()
-            .map(|r| r.name.as_str())
-            .chain([self.region.as_str()])
-        {
+        for r in self.regions.iter().map(|r| r.name.as_str()).chain([self.region.as_str()]) {
             if !valid(r) {
                 bail!("invalid region name {r:?}: use lower-case letters, digits and '-'");
             }
@@ -121,6 +108,9 @@ impl Config {
         }
         if self.gc_interval_secs == 0 {
             bail!("gc_interval_secs must be at least 1");
+        }
+        if self.service_key_rotation_secs == 0 {
+            bail!("service_key_rotation_secs must be at least 1");
         }
         Ok(())
     }
@@ -149,14 +139,8 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("./arca-data"));
         let dir = tempfile_path("cfg.toml");
         std::fs::write(&dir, "listen = \"127.0.0.1:1\"\nregion = \"cn-beijing\"\n[[regions]]\nname = \"cn-shanghai\"\nlisten = \"127.0.0.1:2\"\n").unwrap();
-        let c = Config::load(
-            Some(&dir),
-            Overrides {
-                listen: Some("127.0.0.1:3".into()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let c =
+            Config::load(Some(&dir), Overrides { listen: Some("127.0.0.1:3".into()), ..Default::default() }).unwrap();
         assert_eq!(c.listen, "127.0.0.1:3");
         assert_eq!(c.region, "cn-beijing");
         assert_eq!(c.all_regions().len(), 2);
@@ -174,11 +158,8 @@ mod tests {
     }
 
     fn tempfile_path(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "arca-config-test-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("arca-config-test-{}-{}", std::process::id(), rand::random::<u32>()));
         std::fs::create_dir_all(&dir).unwrap();
         dir.join(name)
     }

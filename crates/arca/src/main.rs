@@ -1,6 +1,7 @@
 //! `arca`: the encrypted object store that speaks the Alibaba Cloud OSS API.
 
 mod config;
+mod rootkey;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use arca_blob::LocalDisk;
 use arca_core::{AccessKey, Account, Limits, ObjectService};
+use arca_kms::KeyManager;
 use arca_meta::{MetaStore, Sqlite};
 use arca_oss::route::Addressing;
 use arca_oss::{OssConfig, OssServer};
@@ -20,11 +22,7 @@ use tokio::sync::watch;
 use crate::config::{Config, Overrides};
 
 #[derive(Parser)]
-#[command(
-    name = "arca",
-    version,
-    about = "An encrypted object store that speaks the Alibaba Cloud OSS API"
-)]
+#[command(name = "arca", version, about = "An encrypted object store that speaks the Alibaba Cloud OSS API")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,27 +53,10 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve {
-            config,
-            data_dir,
-            listen,
-            region,
-            domain,
-        } => {
-            let cfg = Config::load(
-                config.as_deref(),
-                Overrides {
-                    data_dir,
-                    listen,
-                    region,
-                    domain,
-                },
-            )?;
+        Command::Serve { config, data_dir, listen, region, domain } => {
+            let cfg = Config::load(config.as_deref(), Overrides { data_dir, listen, region, domain })?;
             init_logging(&cfg.log);
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(serve(cfg))
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
         }
     }
 }
@@ -85,32 +66,23 @@ fn init_logging(default: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     use std::io::IsTerminal as _;
     let ansi = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
     let meta: Arc<dyn MetaStore> = Arc::new(Sqlite::open(&cfg.data_dir.join("meta.sqlite"))?);
     let blobs = Arc::new(LocalDisk::open(&cfg.data_dir)?);
-    let limits = Limits {
-        garbage_delay: Duration::from_secs(cfg.garbage_delay_secs),
-        ..Limits::default()
-    };
-    let svc = ObjectService::new(meta.clone(), blobs, limits);
+    let limits = Limits { garbage_delay: Duration::from_secs(cfg.garbage_delay_secs), ..Limits::default() };
+    let root_key = rootkey::load(cfg.root_key_file.as_deref(), &cfg.data_dir)?;
+    let keys = Arc::new(KeyManager::new(meta.clone(), root_key, Duration::from_secs(cfg.service_key_rotation_secs)));
+    let svc = ObjectService::new(meta.clone(), blobs, keys, limits);
 
     ensure_root_credentials(&*meta).await?;
     // Nothing is in flight yet: every unreferenced blob or partial write is an orphan.
     let orphans = svc.collect_orphans(Duration::ZERO).await?;
     if orphans > 0 {
-        tracing::info!(
-            count = orphans,
-            "removed orphan blobs left by an earlier run"
-        );
+        tracing::info!(count = orphans, "removed orphan blobs left by an earlier run");
     }
     svc.spawn_gc(Duration::from_secs(cfg.gc_interval_secs));
 
@@ -119,14 +91,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let mut endpoints = HashMap::new();
     for r in &regions {
         if let Some(addr) = &r.listen {
-            let l = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr} for region {}", r.name))?;
+            let l = TcpListener::bind(addr).await.with_context(|| format!("binding {addr} for region {}", r.name))?;
             let local = l.local_addr()?;
-            endpoints.insert(
-                r.name.clone(),
-                r.endpoint.clone().unwrap_or_else(|| local.to_string()),
-            );
+            endpoints.insert(r.name.clone(), r.endpoint.clone().unwrap_or_else(|| local.to_string()));
             listeners.push((r.name.clone(), l, local));
         } else if let Some(e) = &r.endpoint {
             endpoints.insert(r.name.clone(), e.clone());
@@ -170,8 +137,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {},
         _ = term.recv() => {},
@@ -189,29 +155,18 @@ async fn ensure_root_credentials(meta: &dyn MetaStore) -> anyhow::Result<()> {
         Some(id) => id,
         None => {
             let id = format!("1{:015}", rand::random::<u64>() % 1_000_000_000_000_000);
-            meta.ensure_account(Account {
-                id: id.clone(),
-                name: "root".into(),
-                created: arca_core::now(),
-            })
-            .await?;
+            meta.ensure_account(Account { id: id.clone(), name: "root".into(), created: arca_core::now() }).await?;
             meta.put_setting(ROOT_ACCOUNT, &id).await?;
             id
         }
     };
     let previous = meta.get_setting(ROOT_KEY).await?;
-    let env_id = std::env::var("ARCA_ROOT_ACCESS_KEY_ID")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let env_secret = std::env::var("ARCA_ROOT_ACCESS_KEY_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty());
+    let env_id = std::env::var("ARCA_ROOT_ACCESS_KEY_ID").ok().filter(|s| !s.is_empty());
+    let env_secret = std::env::var("ARCA_ROOT_ACCESS_KEY_SECRET").ok().filter(|s| !s.is_empty());
     let (id, secret, generated) = match (env_id, env_secret) {
         (Some(id), Some(secret)) => (id, secret, false),
         (Some(_), None) | (None, Some(_)) => {
-            anyhow::bail!(
-                "set both ARCA_ROOT_ACCESS_KEY_ID and ARCA_ROOT_ACCESS_KEY_SECRET, or neither"
-            )
+            anyhow::bail!("set both ARCA_ROOT_ACCESS_KEY_ID and ARCA_ROOT_ACCESS_KEY_SECRET, or neither")
         }
         (None, None) if previous.is_some() => return Ok(()),
         (None, None) => (format!("LTAI{}", random_token(20)), random_token(30), true),
@@ -242,7 +197,5 @@ async fn ensure_root_credentials(meta: &dyn MetaStore) -> anyhow::Result<()> {
 
 fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..len)
-        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..len).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect()
 }
