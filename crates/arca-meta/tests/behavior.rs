@@ -12,6 +12,7 @@ fn bucket(name: &str) -> Bucket {
         storage_class: "Standard".into(),
         redundancy: "LRS".into(),
         created: 1,
+        encryption: None,
     }
 }
 
@@ -26,16 +27,25 @@ fn object(bucket: &str, key: &str, blobs: &[&str]) -> ObjectRecord {
         crc64: 0,
         last_modified: 1,
         attrs: ObjectAttrs::default(),
-        extents: blobs.iter().map(|b| Extent { blob: (*b).into(), len: 1 }).collect(),
+        encryption: None,
+        extents: blobs.iter().map(|b| Extent { blob: (*b).into(), len: 1, salt: None, part: 0 }).collect(),
     }
 }
 
 fn upload(bucket: &str, key: &str, id: &str) -> Upload {
-    Upload { upload_id: id.into(), bucket: bucket.into(), key: key.into(), initiated: 1, attrs: ObjectAttrs::default() }
+    Upload {
+        upload_id: id.into(),
+        bucket: bucket.into(),
+        key: key.into(),
+        initiated: 1,
+        attrs: ObjectAttrs::default(),
+        version_id: format!("v-{id}"),
+        encryption: None,
+    }
 }
 
 fn part(n: u32, blob: &str) -> Part {
-    Part { number: n, blob: blob.into(), size: 1, etag: "E".into(), crc64: 0, last_modified: 1 }
+    Part { number: n, blob: blob.into(), size: 1, etag: "E".into(), crc64: 0, last_modified: 1, salt: None }
 }
 
 async fn garbage(m: &dyn MetaStore) -> Vec<String> {
@@ -163,6 +173,14 @@ async fn check_keys_and_settings(m: &dyn MetaStore) {
     m.put_access_key(key.clone()).await.unwrap();
     assert_eq!(m.get_access_key("AK").await.unwrap(), Some(key.clone()));
     assert!(!format!("{key:?}").contains("S3CRET"));
+    let v = |n: u32| KeyVersion { key_id: "svc".into(), version: n, sealed: vec![n as u8; 4], created: n as i64 };
+    assert!(m.add_key_version(v(1)).await.unwrap());
+    assert!(m.add_key_version(v(2)).await.unwrap());
+    assert!(!m.add_key_version(v(2)).await.unwrap(), "a version is written once");
+    let got = m.key_versions("svc").await.unwrap();
+    assert_eq!(got.iter().map(|k| (k.version, k.sealed.clone())).collect::<Vec<_>>(), vec![(1, vec![1; 4]), (2, vec![2; 4])]);
+    assert!(!format!("{:?}", got[0]).contains("[1, 1"), "Debug hides sealed material");
+    assert!(m.key_versions("other").await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
