@@ -283,7 +283,6 @@ fn pump_sealed(
         if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[lo..hi]))).is_err() {
             return Ok(false);
         }
-        zeroize::Zeroize::zeroize(&mut buf);
     }
     Ok(true)
 }

@@ -88,17 +88,21 @@ impl SegmentCipher {
         })
     }
 
-    /// Encrypts `buf` in place and appends the tag.
-    fn seal(&self, nonce: [u8; 12], aad: &[u8], buf: &mut Vec<u8>) {
+    /// Encrypts `out[start..]` in place and appends the tag to `out`.
+    fn seal(&self, nonce: [u8; 12], aad: &[u8], out: &mut Vec<u8>, start: usize) {
+        let msg = &mut out[start..];
         match self {
-            SegmentCipher::Aes(k) => k
-                .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), buf)
-                .expect("AES-GCM seal of a segment cannot fail"),
+            SegmentCipher::Aes(k) => {
+                let tag = k
+                    .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), msg)
+                    .expect("AES-GCM seal of a segment cannot fail");
+                out.extend_from_slice(tag.as_ref());
+            }
             SegmentCipher::Sm4(c) => {
                 let tag = c
-                    .encrypt_inout_detached(&Array::from(nonce), aad, buf.as_mut_slice().into())
+                    .encrypt_inout_detached(&Array::from(nonce), aad, msg.into())
                     .expect("SM4-GCM seal of a segment cannot fail");
-                buf.extend_from_slice(&tag);
+                out.extend_from_slice(&tag);
             }
         }
     }
@@ -138,43 +142,76 @@ impl StreamSealer {
         Ok(StreamSealer {
             cipher: SegmentCipher::new(key, &params)?,
             params,
-            pending: Vec::with_capacity(SEGMENT_SIZE as usize),
+            pending: Vec::with_capacity(PENDING_CAPACITY),
             index: 0,
         })
     }
 
-    fn seal_segment(&mut self, last: bool, out: &mut Vec<u8>) -> Result<(), CryptoError> {
-        let take = self.pending.len().min(SEGMENT_SIZE as usize);
-        let mut seg: Vec<u8> = self.pending.drain(..take).collect();
+    /// Seals `plaintext` as the next segment onto `out` (one copy: into `out`,
+    /// then encrypted in place).
+    fn seal_segment(&mut self, plaintext: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), CryptoError> {
         let index = self.index;
-        self.cipher.seal(self.params.nonce(index), &self.params.aad(index, last), &mut seg);
-        out.extend_from_slice(&seg);
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        self.cipher.seal(self.params.nonce(index), &self.params.aad(index, last), out, start);
         self.index = index.checked_add(1).ok_or(CryptoError::Malformed("stream too long"))?;
         Ok(())
     }
 
+    /// Seals the held-back segment onto `out`. When `out` is empty (the
+    /// upload pipeline drains it after every push) the segment is sealed in
+    /// place and the buffers are swapped: no copy at all.
+    fn seal_pending(&mut self, last: bool, out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        if out.is_empty() {
+            let index = self.index;
+            self.cipher.seal(self.params.nonce(index), &self.params.aad(index, last), &mut self.pending, 0);
+            self.index = index.checked_add(1).ok_or(CryptoError::Malformed("stream too long"))?;
+            std::mem::swap(out, &mut self.pending);
+            self.pending.reserve(PENDING_CAPACITY);
+        } else {
+            let pending = std::mem::take(&mut self.pending);
+            let r = self.seal_segment(&pending, last, out);
+            self.pending = pending;
+            r?;
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
     /// Adds plaintext; appends every segment that is now known not to be the
-    /// last to `out`.
+    /// last to `out`. A full segment is sealed only once more data proves it
+    /// is not the last, so at most one segment is held back.
     pub fn push(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
         let seg = SEGMENT_SIZE as usize;
-        while !data.is_empty() {
-            // A full pending segment is sealed only once more data proves it is not the last.
-            if self.pending.len() == seg {
-                self.seal_segment(false, out)?;
-            }
-            let room = seg - self.pending.len();
-            let n = room.min(data.len());
+        if data.is_empty() {
+            return Ok(());
+        }
+        if !self.pending.is_empty() {
+            let n = (seg - self.pending.len()).min(data.len());
             self.pending.extend_from_slice(&data[..n]);
             data = &data[n..];
+            if data.is_empty() {
+                return Ok(());
+            }
+            self.seal_pending(false, out)?;
         }
+        // Whole segments straight from the input while more data follows them.
+        while data.len() > seg {
+            self.seal_segment(&data[..seg], false, out)?;
+            data = &data[seg..];
+        }
+        self.pending.extend_from_slice(data);
         Ok(())
     }
 
     /// Seals what is left as the final segment (empty for an empty stream).
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), CryptoError> {
-        self.seal_segment(true, out)
+        self.seal_pending(true, out)
     }
 }
+
+/// Room for one segment and its tag, so sealing in place never reallocates.
+const PENDING_CAPACITY: usize = (SEGMENT_SIZE + TAG_SIZE) as usize;
 
 impl Drop for StreamSealer {
     fn drop(&mut self) {

@@ -178,7 +178,10 @@ async fn check_keys_and_settings(m: &dyn MetaStore) {
     assert!(m.add_key_version(v(2)).await.unwrap());
     assert!(!m.add_key_version(v(2)).await.unwrap(), "a version is written once");
     let got = m.key_versions("svc").await.unwrap();
-    assert_eq!(got.iter().map(|k| (k.version, k.sealed.clone())).collect::<Vec<_>>(), vec![(1, vec![1; 4]), (2, vec![2; 4])]);
+    assert_eq!(
+        got.iter().map(|k| (k.version, k.sealed.clone())).collect::<Vec<_>>(),
+        vec![(1, vec![1; 4]), (2, vec![2; 4])]
+    );
     assert!(!format!("{:?}", got[0]).contains("[1, 1"), "Debug hides sealed material");
     assert!(m.key_versions("other").await.unwrap().is_empty());
 }
