@@ -543,3 +543,20 @@ async fn encrypted_appends_keep_the_first_encryption() {
     let (a, b) = (S as u64, S as u64 + 20);
     assert_eq!(read_all(&e.svc, &r3, a, b).await, whole[a as usize..b as usize]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_format_or_suite_in_metadata_is_refused() {
+    let e = env().await;
+    let rec = e.svc.put_object(&e.owner, "r1", put_sse("k", b"data", "AES256")).await.unwrap();
+    for (format, suite) in [(2u8, 1u8), (1, 9)] {
+        let mut bad = rec.clone();
+        let enc = bad.encryption.as_mut().unwrap();
+        enc.format = format;
+        enc.suite = suite;
+        assert!(matches!(e.svc.read_object(&bad, 0, bad.size).await, Err(CoreError::Internal(_))), "{format}/{suite}");
+    }
+    // An extent claiming to be plaintext inside an encrypted object is not served either.
+    let mut mixed = rec.clone();
+    mixed.extents[0].salt = None;
+    assert!(read_result(&e.svc, &mixed).await.is_err());
+}
