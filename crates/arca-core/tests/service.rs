@@ -61,13 +61,17 @@ fn put(key: &str, data: &[u8]) -> PutObject {
     }
 }
 
-async fn read_all(svc: &ObjectService, rec: &ObjectRecord, start: u64, end: u64) -> Vec<u8> {
+async fn read_range(svc: &ObjectService, rec: &ObjectRecord, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
     let mut s = svc.read_object(rec, start, end).await.unwrap();
     let mut out = Vec::new();
     while let Some(c) = s.next().await {
-        out.extend_from_slice(&c.unwrap());
+        out.extend_from_slice(&c?);
     }
-    out
+    Ok(out)
+}
+
+async fn read_all(svc: &ObjectService, rec: &ObjectRecord, start: u64, end: u64) -> Vec<u8> {
+    read_range(svc, rec, start, end).await.unwrap()
 }
 
 fn blob_count(root: &std::path::Path) -> usize {
@@ -408,13 +412,8 @@ fn only_blob(root: &std::path::Path) -> std::path::PathBuf {
     blobs.into_iter().next().unwrap()
 }
 
-async fn read_result(svc: &ObjectService, rec: &ObjectRecord) -> Result<Vec<u8>, std::io::Error> {
-    let mut s = svc.read_object(rec, 0, rec.size).await.unwrap();
-    let mut out = Vec::new();
-    while let Some(c) = s.next().await {
-        out.extend_from_slice(&c?);
-    }
-    Ok(out)
+async fn read_result(svc: &ObjectService, rec: &ObjectRecord) -> std::io::Result<Vec<u8>> {
+    read_range(svc, rec, 0, rec.size).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

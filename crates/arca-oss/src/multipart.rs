@@ -6,7 +6,7 @@ use http::{Response, StatusCode};
 use crate::error::OssError;
 use crate::fmt::iso8601;
 use crate::object::{copy_source, result_headers};
-use crate::request::{Req, RespBody, empty, full, sse_headers, url_encode_name, xml_response};
+use crate::request::{Req, RespBody, empty, full, sse_headers, url_encode_name, xml_body, xml_response};
 use crate::xml::{self, XmlWriter};
 
 type Result<T> = std::result::Result<T, OssError>;
@@ -42,12 +42,7 @@ pub async fn initiate(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response
         .elem("Key", enc(req, &up.key))
         .elem("UploadId", &up.upload_id)
         .close("InitiateMultipartUploadResult");
-    let xml = w.finish();
-    Ok(sse_headers(Response::builder(), up.encryption.as_ref())
-        .header("content-type", "application/xml")
-        .header("content-length", xml.len())
-        .body(full(bytes::Bytes::from(xml)))
-        .expect("valid response"))
+    Ok(xml_body(sse_headers(Response::builder(), up.encryption.as_ref()), w))
 }
 
 pub async fn upload_part(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
@@ -99,14 +94,10 @@ pub async fn upload_part_copy(svc: &ObjectService, req: &mut Req<'_>) -> Result<
         .elem("LastModified", iso8601(part.last_modified))
         .elem("ETag", &etag)
         .close("CopyPartResult");
-    let xml = w.finish();
-    Ok(sse_headers(Response::builder(), encryption.as_ref())
+    let b = sse_headers(Response::builder(), encryption.as_ref())
         .header("etag", &etag)
-        .header("x-oss-hash-crc64ecma", part.crc64.to_string())
-        .header("content-type", "application/xml")
-        .header("content-length", xml.len())
-        .body(full(bytes::Bytes::from(xml)))
-        .expect("valid response"))
+        .header("x-oss-hash-crc64ecma", part.crc64.to_string());
+    Ok(xml_body(b, w))
 }
 
 pub async fn complete(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
@@ -159,12 +150,7 @@ pub async fn complete(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response
         .elem("Key", enc(req, &rec.key))
         .elem("ETag", format!("\"{}\"", rec.etag))
         .close("CompleteMultipartUploadResult");
-    let xml = w.finish();
-    Ok(result_headers(Response::builder(), &rec)
-        .header("content-type", "application/xml")
-        .header("content-length", xml.len())
-        .body(full(bytes::Bytes::from(xml)))
-        .expect("valid response"))
+    Ok(xml_body(result_headers(Response::builder(), &rec), w))
 }
 
 pub async fn abort(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {

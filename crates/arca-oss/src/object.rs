@@ -9,7 +9,7 @@ use percent_encoding::percent_decode;
 use crate::bucket::{acl_policy, kind_name};
 use crate::error::OssError;
 use crate::fmt::{http_date, iso8601, parse_http_date};
-use crate::request::{Req, RespBody, empty, full, sse_headers, streamed, url_encode_name, xml_response};
+use crate::request::{Req, RespBody, empty, full, sse_headers, streamed, url_encode_name, xml_body, xml_response};
 use crate::xml::{self, XmlWriter};
 
 type Result<T> = std::result::Result<T, OssError>;
@@ -239,12 +239,7 @@ pub async fn copy_object(svc: &ObjectService, req: &mut Req<'_>) -> Result<Respo
         .elem("ETag", quoted(&rec.etag))
         .elem("LastModified", iso8601(rec.last_modified))
         .close("CopyObjectResult");
-    let xml = w.finish();
-    Ok(result_headers(Response::builder(), &rec)
-        .header("content-type", "application/xml")
-        .header("content-length", xml.len())
-        .body(full(bytes::Bytes::from(xml)))
-        .expect("valid response"))
+    Ok(xml_body(result_headers(Response::builder(), &rec), w))
 }
 
 pub async fn delete_object(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {

@@ -256,10 +256,13 @@ pub fn url_encode_name(s: &str) -> String {
 
 /// A response with an XML body.
 pub fn xml_response(status: StatusCode, w: XmlWriter) -> Response<RespBody> {
+    xml_body(Response::builder().status(status), w)
+}
+
+/// Finishes `b` (headers already set) with an XML body.
+pub fn xml_body(b: http::response::Builder, w: XmlWriter) -> Response<RespBody> {
     let body = w.finish();
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/xml")
+    b.header("content-type", "application/xml")
         .header("content-length", body.len())
         .body(full(Bytes::from(body)))
         .expect("valid response")
