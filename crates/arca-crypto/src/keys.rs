@@ -101,6 +101,17 @@ fn open(key: &DataKey, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, 
     Ok(buf)
 }
 
+/// Seals arbitrary bytes under a key of either suite: `nonce ‖ ciphertext ‖ tag`.
+/// `aad` must carry a domain label of the caller's (the KMS uses its own).
+pub fn aead_seal(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    seal(key, aad, plaintext)
+}
+
+/// Opens what [`aead_seal`] sealed with the same key and AAD.
+pub fn aead_open(key: &DataKey, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    open(key, aad, sealed)
+}
+
 fn datakey_aad(identity: &[u8]) -> Vec<u8> {
     [b"arca/v1/datakey".as_slice(), identity].concat()
 }

@@ -16,7 +16,7 @@
 mod keys;
 mod stream;
 
-pub use keys::{DataKey, seal_with_root, unseal_with_root, unwrap_data_key, wrap_data_key};
+pub use keys::{DataKey, aead_open, aead_seal, seal_with_root, unseal_with_root, unwrap_data_key, wrap_data_key};
 pub use stream::{StreamOpener, StreamParams, StreamSealer};
 
 /// Plaintext bytes per segment.

@@ -17,6 +17,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod cmk;
+
+pub use cmk::{DISABLED, ENABLED, PENDING_DELETION, PENDING_IMPORT};
+pub use cmk::{
+    Decrypted, GeneratedKey, Kms, KmsContext, MAX_ROTATION_SECS, MIN_ROTATION_SECS, NewKey, OSS_ALIAS, context_digest,
+};
+
 use arca_crypto::{DataKey, Suite, seal_with_root, unseal_with_root};
 use arca_meta::{KeyVersion, MetaError, MetaStore};
 
@@ -32,6 +39,36 @@ pub enum KmsError {
     /// The metadata store failed.
     #[error(transparent)]
     Meta(#[from] MetaError),
+    /// No such key (or not in this account and region).
+    #[error("The specified Key is not found.")]
+    KeyNotFound,
+    /// No such alias.
+    #[error("The specified Alias is not found.")]
+    AliasNotFound,
+    /// No such key version.
+    #[error("The specified Key version is not found.")]
+    KeyVersionNotFound,
+    /// A parameter is missing.
+    #[error("The parameter \"{0}\" is needed but not provided.")]
+    MissingParameter(String),
+    /// A parameter has a bad value.
+    #[error("The specified parameter \"{0}\" is not valid.")]
+    InvalidParameter(String),
+    /// The key's state does not allow the operation (`Rejected.<State>`).
+    #[error("The request was rejected because the key state is {0}.")]
+    Rejected(String),
+    /// A state change that the key's state does not allow.
+    #[error("Keystate modified failed.")]
+    StateModifiedFailed,
+    /// CreateAlias of an existing alias.
+    #[error("AliasName Already Exists.")]
+    AliasAlreadyExists,
+    /// The key's origin does not allow the operation.
+    #[error("This key origin is not valid for this api.")]
+    UnsupportedOrigin,
+    /// Not supported for this key (e.g. deleting a service key).
+    #[error("Unsupported operation.")]
+    UnsupportedOperation,
 }
 
 /// A master key version, by name.
@@ -55,7 +92,7 @@ pub struct KeyManager {
     current: Mutex<HashMap<String, (u32, i64, Instant)>>,
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
@@ -80,11 +117,6 @@ impl KeyManager {
     /// The id of the SSE service key of an account, region and suite.
     pub fn service_key_id(account: &str, region: &str, suite: Suite) -> String {
         format!("acs/oss/sse-{}/{region}/{account}", suite_name(suite))
-    }
-
-    /// The suite a master key wraps with, from its id.
-    fn suite_of(key_id: &str) -> Suite {
-        if key_id.starts_with("acs/oss/sse-sm4/") { Suite::Sm4Gcm } else { Suite::Aes256Gcm }
     }
 
     /// The version new data keys should be wrapped with, creating the first
@@ -122,13 +154,24 @@ impl KeyManager {
     /// Adds a new version now, whatever the schedule. Returns it.
     pub async fn rotate(&self, key_id: &str) -> Result<u32, KmsError> {
         let next = self.meta.key_versions(key_id).await?.last().map_or(1, |v| v.version + 1);
-        let (v, created) = self.add_version(key_id, Self::suite_of(key_id), next).await?;
+        let suite = self.key_version(key_id, next - 1).await.map(|k| k.suite()).unwrap_or(Suite::Aes256Gcm);
+        let (v, created) = self.add_version(key_id, suite, next).await?;
         self.current.lock().expect("lock").insert(key_id.to_owned(), (v, created, Instant::now()));
         Ok(v)
     }
 
     async fn add_version(&self, key_id: &str, suite: Suite, version: u32) -> Result<(u32, i64), KmsError> {
-        let material = DataKey::generate(suite);
+        self.add_version_with(key_id, DataKey::generate(suite), version).await
+    }
+
+    /// Stores `material` as `version` of `key_id` (sealed under the root key).
+    /// Returns the version and its creation time (another node's, if it won a race).
+    pub(crate) async fn add_version_with(
+        &self,
+        key_id: &str,
+        material: DataKey,
+        version: u32,
+    ) -> Result<(u32, i64), KmsError> {
         let sealed = seal_with_root(&self.root, &label(key_id, version), material.expose())
             .map_err(|_| KmsError::Unseal(key_id.to_owned()))?;
         let created = now();
@@ -158,9 +201,9 @@ impl KeyManager {
             .ok_or_else(|| KmsError::NotFound(format!("{key_id} v{version}")))?;
         let material = unseal_with_root(&self.root, &label(key_id, version), &row.sealed)
             .map_err(|_| KmsError::Unseal(format!("{key_id} v{version}")))?;
-        let key = Arc::new(
-            DataKey::from_bytes(Self::suite_of(key_id), &material).map_err(|_| KmsError::Unseal(key_id.to_owned()))?,
-        );
+        // The material's length tells the suite: 32 bytes AES-256, 16 bytes SM4.
+        let suite = if material.len() == 16 { Suite::Sm4Gcm } else { Suite::Aes256Gcm };
+        let key = Arc::new(DataKey::from_bytes(suite, &material).map_err(|_| KmsError::Unseal(key_id.to_owned()))?);
         self.unsealed.lock().expect("lock").insert((key_id.to_owned(), version), key.clone());
         Ok(key)
     }

@@ -95,6 +95,38 @@ pub trait MetaStore: Send + Sync + 'static {
     /// node rotated first).
     async fn add_key_version(&self, version: KeyVersion) -> Result<bool, MetaError>;
 
+    /// Records which CMK and version a KMS key version id (UUID) names.
+    async fn put_kms_version(&self, version_id: &str, key_id: &str, version: u32) -> Result<(), MetaError>;
+    /// The CMK and version of a KMS key version id.
+    async fn get_kms_version(&self, version_id: &str) -> Result<Option<(String, u32)>, MetaError>;
+    /// Stores a CMK record (insert or replace).
+    async fn put_cmk(&self, cmk: Cmk) -> Result<(), MetaError>;
+    /// Reads a CMK.
+    async fn get_cmk(&self, key_id: &str) -> Result<Option<Cmk>, MetaError>;
+    /// CMKs of an account in a region, by creation time.
+    async fn list_cmks(&self, account: &str, region: &str) -> Result<Vec<Cmk>, MetaError>;
+    /// Removes a CMK, its aliases and its versions (crypto-shredding).
+    async fn delete_cmk(&self, key_id: &str) -> Result<(), MetaError>;
+    /// Binds an alias; `false` if it exists already (unless `replace`).
+    async fn put_alias(
+        &self,
+        account: &str,
+        region: &str,
+        alias: &str,
+        key_id: &str,
+        replace: bool,
+    ) -> Result<bool, MetaError>;
+    /// Key id an alias points to.
+    async fn get_alias(&self, account: &str, region: &str, alias: &str) -> Result<Option<String>, MetaError>;
+    /// Removes an alias; `false` if it did not exist.
+    async fn delete_alias(&self, account: &str, region: &str, alias: &str) -> Result<bool, MetaError>;
+    /// Aliases of an account in a region as (alias, key id), sorted by alias.
+    async fn list_aliases(&self, account: &str, region: &str) -> Result<Vec<(String, String)>, MetaError>;
+    /// Counts one KMS call.
+    async fn count_kms_call(&self, account: &str, key_id: &str, action: &str) -> Result<(), MetaError>;
+    /// Call counts of an account.
+    async fn kms_usage(&self, account: &str) -> Result<Vec<KmsUsage>, MetaError>;
+
     /// Creates a bucket; [`MetaError::BucketExists`] if the name is taken.
     async fn create_bucket(&self, bucket: Bucket) -> Result<(), MetaError>;
     /// Reads a bucket.

@@ -255,3 +255,50 @@ pub struct BucketStat {
     /// Newest object modification time (0 when empty).
     pub last_modified: i64,
 }
+
+/// A customer master key (or a service key such as `alias/acs/oss`) of the
+/// built-in KMS. Key material lives in `KeyVersion`s, sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cmk {
+    /// UUID.
+    pub key_id: String,
+    /// Owning account.
+    pub account: String,
+    /// Region the key lives in.
+    pub region: String,
+    /// `Aliyun_AES_256` or `Aliyun_SM4`.
+    pub spec: String,
+    /// `Aliyun_KMS` or `EXTERNAL`.
+    pub origin: String,
+    /// Free text.
+    pub description: String,
+    /// `Enabled`, `Disabled`, `PendingDeletion` or `PendingImport`.
+    pub state: String,
+    /// `User`, or `Service` for keys cloud services create.
+    pub creator_type: String,
+    /// Creation time.
+    pub created: i64,
+    /// When a key pending deletion is destroyed.
+    pub delete_at: Option<i64>,
+    /// Automatic rotation period, if enabled.
+    pub rotation_secs: Option<u64>,
+    /// Version UUIDs in order; the last is the primary.
+    pub versions: Vec<String>,
+    /// Creation time of the newest version.
+    pub last_rotation: i64,
+    /// Imported material expiry (EXTERNAL keys), if any.
+    pub material_expire: Option<i64>,
+    /// Fingerprint of imported material, so only the same material can be re-imported.
+    pub material_fingerprint: Option<String>,
+}
+
+/// One KMS call count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsUsage {
+    /// Key the call used ("" for calls without a key).
+    pub key_id: String,
+    /// API action, e.g. `GenerateDataKey`.
+    pub action: String,
+    /// Number of calls.
+    pub count: u64,
+}

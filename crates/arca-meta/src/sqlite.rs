@@ -11,12 +11,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::{
-    AccessKey, Account, Bucket, BucketStat, Expect, KeyVersion, MetaError, MetaStore, ObjectRecord, Part, Start,
-    Upload, UploadStart, prefix_successor,
+    AccessKey, Account, Bucket, BucketStat, Cmk, Expect, KeyVersion, KmsUsage, MetaError, MetaStore, ObjectRecord,
+    Part, Start, Upload, UploadStart, prefix_successor,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (id TEXT PRIMARY KEY, name TEXT NOT NULL, created INTEGER NOT NULL);
 CREATE TABLE access_keys (
     id TEXT PRIMARY KEY, secret TEXT NOT NULL, account_id TEXT NOT NULL,
@@ -36,7 +37,18 @@ CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE key_versions (
     key_id TEXT NOT NULL, version INTEGER NOT NULL, sealed BLOB NOT NULL, created INTEGER NOT NULL,
     PRIMARY KEY (key_id, version));
-"#];
+"#,
+    r#"
+CREATE TABLE cmks (key_id TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, created INTEGER NOT NULL,
+    record TEXT NOT NULL);
+CREATE INDEX cmks_by_owner ON cmks (account, region, created);
+CREATE TABLE kms_aliases (account TEXT NOT NULL, region TEXT NOT NULL, alias TEXT NOT NULL, key_id TEXT NOT NULL,
+    PRIMARY KEY (account, region, alias));
+CREATE TABLE kms_versions (version_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, version INTEGER NOT NULL);
+CREATE TABLE kms_usage (account TEXT NOT NULL, key_id TEXT NOT NULL, action TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (account, key_id, action));
+"#,
+];
 
 /// The SQLite engine.
 #[derive(Clone)]
@@ -250,6 +262,165 @@ impl MetaStore for Sqlite {
                 )
                 .map_err(engine)?;
             Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn put_kms_version(&self, version_id: &str, key_id: &str, version: u32) -> Result<(), MetaError> {
+        let (v, k) = (version_id.to_owned(), key_id.to_owned());
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO kms_versions (version_id, key_id, version) VALUES (?1, ?2, ?3)",
+                params![v, k, version],
+            )
+            .map_err(engine)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_kms_version(&self, version_id: &str) -> Result<Option<(String, u32)>, MetaError> {
+        let v = version_id.to_owned();
+        self.run(move |c| {
+            c.query_row("SELECT key_id, version FROM kms_versions WHERE version_id = ?1", [v], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(engine)
+        })
+        .await
+    }
+
+    async fn put_cmk(&self, cmk: Cmk) -> Result<(), MetaError> {
+        self.run(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO cmks (key_id, account, region, created, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![cmk.key_id, cmk.account, cmk.region, cmk.created, to_json(&cmk)?],
+            )
+            .map_err(engine)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_cmk(&self, key_id: &str) -> Result<Option<Cmk>, MetaError> {
+        let key_id = key_id.to_owned();
+        self.run(move |c| {
+            let json: Option<String> = c
+                .query_row("SELECT record FROM cmks WHERE key_id = ?1", [key_id], |r| r.get(0))
+                .optional()
+                .map_err(engine)?;
+            json.map(|j| from_json(&j)).transpose()
+        })
+        .await
+    }
+
+    async fn list_cmks(&self, account: &str, region: &str) -> Result<Vec<Cmk>, MetaError> {
+        let (account, region) = (account.to_owned(), region.to_owned());
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare("SELECT record FROM cmks WHERE account = ?1 AND region = ?2 ORDER BY created, key_id")
+                .map_err(engine)?;
+            let rows = stmt.query_map([account, region], |r| r.get::<_, String>(0)).map_err(engine)?;
+            rows.map(|r| r.map_err(engine).and_then(|j| from_json(&j))).collect()
+        })
+        .await
+    }
+
+    async fn delete_cmk(&self, key_id: &str) -> Result<(), MetaError> {
+        let key_id = key_id.to_owned();
+        self.run(move |c| {
+            let tx = c.transaction().map_err(engine)?;
+            tx.execute("DELETE FROM kms_aliases WHERE key_id = ?1", [&key_id]).map_err(engine)?;
+            tx.execute("DELETE FROM key_versions WHERE key_id = ?1", [&key_id]).map_err(engine)?;
+            tx.execute("DELETE FROM kms_versions WHERE key_id = ?1", [&key_id]).map_err(engine)?;
+            tx.execute("DELETE FROM cmks WHERE key_id = ?1", [&key_id]).map_err(engine)?;
+            tx.commit().map_err(engine)
+        })
+        .await
+    }
+
+    async fn put_alias(
+        &self,
+        account: &str,
+        region: &str,
+        alias: &str,
+        key_id: &str,
+        replace: bool,
+    ) -> Result<bool, MetaError> {
+        let (a, r, al, k) = (account.to_owned(), region.to_owned(), alias.to_owned(), key_id.to_owned());
+        self.run(move |c| {
+            let verb = if replace { "INSERT OR REPLACE" } else { "INSERT OR IGNORE" };
+            let sql = format!("{verb} INTO kms_aliases (account, region, alias, key_id) VALUES (?1, ?2, ?3, ?4)");
+            let n = c.execute(&sql, params![a, r, al, k]).map_err(engine)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn get_alias(&self, account: &str, region: &str, alias: &str) -> Result<Option<String>, MetaError> {
+        let (a, r, al) = (account.to_owned(), region.to_owned(), alias.to_owned());
+        self.run(move |c| {
+            c.query_row(
+                "SELECT key_id FROM kms_aliases WHERE account = ?1 AND region = ?2 AND alias = ?3",
+                [a, r, al],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(engine)
+        })
+        .await
+    }
+
+    async fn delete_alias(&self, account: &str, region: &str, alias: &str) -> Result<bool, MetaError> {
+        let (a, r, al) = (account.to_owned(), region.to_owned(), alias.to_owned());
+        self.run(move |c| {
+            let n = c
+                .execute("DELETE FROM kms_aliases WHERE account = ?1 AND region = ?2 AND alias = ?3", [a, r, al])
+                .map_err(engine)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn list_aliases(&self, account: &str, region: &str) -> Result<Vec<(String, String)>, MetaError> {
+        let (a, r) = (account.to_owned(), region.to_owned());
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare("SELECT alias, key_id FROM kms_aliases WHERE account = ?1 AND region = ?2 ORDER BY alias")
+                .map_err(engine)?;
+            let rows = stmt.query_map([a, r], |r| Ok((r.get(0)?, r.get(1)?))).map_err(engine)?;
+            rows.map(|r| r.map_err(engine)).collect()
+        })
+        .await
+    }
+
+    async fn count_kms_call(&self, account: &str, key_id: &str, action: &str) -> Result<(), MetaError> {
+        let (a, k, act) = (account.to_owned(), key_id.to_owned(), action.to_owned());
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO kms_usage (account, key_id, action, count) VALUES (?1, ?2, ?3, 1)
+                 ON CONFLICT (account, key_id, action) DO UPDATE SET count = count + 1",
+                params![a, k, act],
+            )
+            .map_err(engine)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn kms_usage(&self, account: &str) -> Result<Vec<KmsUsage>, MetaError> {
+        let a = account.to_owned();
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare("SELECT key_id, action, count FROM kms_usage WHERE account = ?1 ORDER BY key_id, action")
+                .map_err(engine)?;
+            let rows = stmt
+                .query_map([a], |r| {
+                    Ok(KmsUsage { key_id: r.get(0)?, action: r.get(1)?, count: r.get::<_, i64>(2)? as u64 })
+                })
+                .map_err(engine)?;
+            rows.map(|r| r.map_err(engine)).collect()
         })
         .await
     }

@@ -1,0 +1,552 @@
+//! Customer master keys: the KMS model of Alibaba Cloud KMS (spec
+//! `kms-ram.md` Part A) — key states, aliases, versions and rotation, data
+//! keys, Encrypt/Decrypt with an encryption context, the deletion window,
+//! the OSS service key `alias/acs/oss`, and metering of every call.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arca_crypto::{DataKey, Suite, aead_open, aead_seal};
+use arca_meta::{Cmk, KmsUsage, MetaStore};
+use aws_lc_rs::digest;
+use zeroize::Zeroizing;
+
+use crate::{KeyManager, KmsError, now};
+
+/// Key states.
+pub const ENABLED: &str = "Enabled";
+/// See [`ENABLED`].
+pub const DISABLED: &str = "Disabled";
+/// See [`ENABLED`].
+pub const PENDING_DELETION: &str = "PendingDeletion";
+/// See [`ENABLED`].
+pub const PENDING_IMPORT: &str = "PendingImport";
+/// The alias of the account's default OSS key.
+pub const OSS_ALIAS: &str = "alias/acs/oss";
+
+/// Who a KMS call is for: the account and the region it is served in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsContext {
+    /// Account id.
+    pub account: String,
+    /// Region id.
+    pub region: String,
+}
+
+/// What CreateKey asks for.
+#[derive(Debug, Clone, Default)]
+pub struct NewKey {
+    /// `Aliyun_AES_256` (default) or `Aliyun_SM4`.
+    pub spec: Option<String>,
+    /// `Aliyun_KMS` (default) or `EXTERNAL`.
+    pub origin: Option<String>,
+    /// Description.
+    pub description: String,
+    /// Automatic rotation period.
+    pub rotation_secs: Option<u64>,
+}
+
+/// A data key from GenerateDataKey.
+pub struct GeneratedKey {
+    /// Resolved key id.
+    pub key_id: String,
+    /// Primary version id used.
+    pub version_id: String,
+    /// The raw data key (callers send it base64-encoded, or use it directly).
+    pub plaintext: Zeroizing<Vec<u8>>,
+    /// The wrapped data key.
+    pub blob: Vec<u8>,
+}
+
+/// Result of Decrypt: the sealed plaintext text and where it came from.
+pub struct Decrypted {
+    /// Key id.
+    pub key_id: String,
+    /// Version id.
+    pub version_id: String,
+    /// Exactly the text that was sealed (base64, per KMS semantics).
+    pub plaintext: Zeroizing<String>,
+}
+
+/// Rotation bounds: 7 to 730 days.
+pub const MIN_ROTATION_SECS: u64 = 7 * 86400;
+/// See [`MIN_ROTATION_SECS`].
+pub const MAX_ROTATION_SECS: u64 = 730 * 86400;
+
+/// The built-in KMS.
+pub struct Kms {
+    meta: Arc<dyn MetaStore>,
+    keys: Arc<KeyManager>,
+    /// Length of a "day" of the deletion window, in seconds (86400; tests shorten it).
+    day_secs: u64,
+}
+
+fn spec_suite(spec: &str) -> Result<Suite, KmsError> {
+    match spec {
+        "Aliyun_AES_256" => Ok(Suite::Aes256Gcm),
+        "Aliyun_SM4" => Ok(Suite::Sm4Gcm),
+        _ => Err(KmsError::InvalidParameter("KeySpec".into())),
+    }
+}
+
+/// Canonical digest of an encryption context: a JSON object of string
+/// values, compared by content (key order and spacing do not matter).
+pub fn context_digest(context: Option<&str>) -> Result<[u8; 32], KmsError> {
+    let map: BTreeMap<String, String> = match context.map(str::trim).filter(|c| !c.is_empty()) {
+        None => BTreeMap::new(),
+        Some(text) => serde_json::from_str(text).map_err(|_| KmsError::InvalidParameter("EncryptionContext".into()))?,
+    };
+    let canonical = map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let d = digest::digest(&digest::SHA256, canonical.as_bytes());
+    Ok(d.as_ref().try_into().expect("32 bytes"))
+}
+
+fn blob_aad(version_id: &str, ctx: &[u8; 32]) -> Vec<u8> {
+    [b"arca/v1/kms".as_slice(), version_id.as_bytes(), ctx].concat()
+}
+
+fn new_uuid() -> String {
+    let mut b = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut b).expect("system RNG");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+impl Kms {
+    /// The KMS over the key manager's store.
+    pub fn new(meta: Arc<dyn MetaStore>, keys: Arc<KeyManager>, day_secs: u64) -> Self {
+        Kms { meta, keys, day_secs: day_secs.max(1) }
+    }
+
+    /// The ARN of a key.
+    pub fn arn(cmk: &Cmk) -> String {
+        format!("acs:kms:{}:{}:key/{}", cmk.region, cmk.account, cmk.key_id)
+    }
+
+    async fn count(&self, ctx: &KmsContext, key_id: &str, action: &str) -> Result<(), KmsError> {
+        Ok(self.meta.count_kms_call(&ctx.account, key_id, action).await?)
+    }
+
+    /// Counts a call that names no key (ListKeys, CreateKey, …).
+    pub async fn meter(&self, ctx: &KmsContext, key_id: &str, action: &str) -> Result<(), KmsError> {
+        self.count(ctx, key_id, action).await
+    }
+
+    /// Call counts of the account.
+    pub async fn usage(&self, account: &str) -> Result<Vec<KmsUsage>, KmsError> {
+        Ok(self.meta.kms_usage(account).await?)
+    }
+
+    /// Finds a key by id, alias or ARN in the caller's account and region.
+    /// A key whose deletion window has passed is destroyed here.
+    pub async fn resolve(&self, ctx: &KmsContext, key_ref: &str) -> Result<Cmk, KmsError> {
+        let key_ref = key_ref.trim();
+        if key_ref.is_empty() {
+            return Err(KmsError::MissingParameter("KeyId".into()));
+        }
+        let (region, account, rest) = match key_ref.strip_prefix("acs:kms:") {
+            Some(arn) => {
+                let mut p = arn.splitn(3, ':');
+                match (p.next(), p.next(), p.next()) {
+                    (Some(r), Some(a), Some(rest)) => (r, a, rest),
+                    _ => return Err(KmsError::InvalidParameter("KeyId".into())),
+                }
+            }
+            None => (ctx.region.as_str(), ctx.account.as_str(), key_ref),
+        };
+        if region != ctx.region || account != ctx.account {
+            return Err(KmsError::KeyNotFound);
+        }
+        let key_id = if rest.starts_with("alias/") {
+            self.meta.get_alias(account, region, rest).await?.ok_or(KmsError::AliasNotFound)?
+        } else {
+            rest.strip_prefix("key/").unwrap_or(rest).to_owned()
+        };
+        let cmk = self.meta.get_cmk(&key_id).await?.ok_or(KmsError::KeyNotFound)?;
+        if cmk.account != ctx.account || cmk.region != ctx.region {
+            return Err(KmsError::KeyNotFound);
+        }
+        self.expire(cmk).await
+    }
+
+    /// Destroys a key whose deletion date has passed (crypto-shredding).
+    async fn expire(&self, cmk: Cmk) -> Result<Cmk, KmsError> {
+        if cmk.state == PENDING_DELETION && cmk.delete_at.is_some_and(|t| now() >= t) {
+            self.meta.delete_cmk(&cmk.key_id).await?;
+            tracing::warn!(key_id = %cmk.key_id, "key deleted at the end of its deletion window; what it protected is unreadable");
+            return Err(KmsError::KeyNotFound);
+        }
+        Ok(cmk)
+    }
+
+    async fn add_version(&self, cmk: &mut Cmk, material: Option<DataKey>) -> Result<(), KmsError> {
+        let suite = spec_suite(&cmk.spec)?;
+        let number = cmk.versions.len() as u32 + 1;
+        let material = material.unwrap_or_else(|| DataKey::generate(suite));
+        let (_, created) = self.keys.add_version_with(&cmk.key_id, material, number).await?;
+        let version_id = new_uuid();
+        self.meta.put_kms_version(&version_id, &cmk.key_id, number).await?;
+        cmk.versions.push(version_id);
+        cmk.last_rotation = created;
+        Ok(())
+    }
+
+    /// CreateKey.
+    pub async fn create_key(&self, ctx: &KmsContext, req: NewKey) -> Result<Cmk, KmsError> {
+        self.create(ctx, req, "User").await
+    }
+
+    async fn create(&self, ctx: &KmsContext, req: NewKey, creator_type: &str) -> Result<Cmk, KmsError> {
+        let spec = req.spec.unwrap_or_else(|| "Aliyun_AES_256".into());
+        spec_suite(&spec)?;
+        let origin = req.origin.unwrap_or_else(|| "Aliyun_KMS".into());
+        if origin != "Aliyun_KMS" && origin != "EXTERNAL" {
+            return Err(KmsError::InvalidParameter("Origin".into()));
+        }
+        if let Some(r) = req.rotation_secs {
+            if !(MIN_ROTATION_SECS..=MAX_ROTATION_SECS).contains(&r) {
+                return Err(KmsError::InvalidParameter("RotationInterval".into()));
+            }
+            if origin == "EXTERNAL" {
+                return Err(KmsError::UnsupportedOrigin);
+            }
+        }
+        let mut cmk = Cmk {
+            key_id: new_uuid(),
+            account: ctx.account.clone(),
+            region: ctx.region.clone(),
+            spec,
+            state: if origin == "EXTERNAL" { PENDING_IMPORT.into() } else { ENABLED.into() },
+            origin,
+            description: req.description,
+            creator_type: creator_type.into(),
+            created: now(),
+            delete_at: None,
+            rotation_secs: req.rotation_secs,
+            versions: Vec::new(),
+            last_rotation: now(),
+            material_expire: None,
+            material_fingerprint: None,
+        };
+        if cmk.origin == "Aliyun_KMS" {
+            self.add_version(&mut cmk, None).await?;
+        }
+        self.meta.put_cmk(cmk.clone()).await?;
+        self.count(ctx, &cmk.key_id, "CreateKey").await?;
+        Ok(cmk)
+    }
+
+    /// The account's default OSS key in the region, created on first use.
+    pub async fn oss_service_key(&self, ctx: &KmsContext) -> Result<Cmk, KmsError> {
+        if let Some(id) = self.meta.get_alias(&ctx.account, &ctx.region, OSS_ALIAS).await?
+            && let Some(cmk) = self.meta.get_cmk(&id).await?
+        {
+            return Ok(cmk);
+        }
+        let req = NewKey { description: "default key of OSS server-side encryption".into(), ..Default::default() };
+        let cmk = self.create(ctx, req, "Service").await?;
+        if !self.meta.put_alias(&ctx.account, &ctx.region, OSS_ALIAS, &cmk.key_id, false).await? {
+            // Another request created it first: use theirs; ours stays unused.
+            self.meta.delete_cmk(&cmk.key_id).await?;
+            let id = self.meta.get_alias(&ctx.account, &ctx.region, OSS_ALIAS).await?.ok_or(KmsError::AliasNotFound)?;
+            return self.meta.get_cmk(&id).await?.ok_or(KmsError::KeyNotFound);
+        }
+        tracing::info!(account = %ctx.account, region = %ctx.region, key_id = %cmk.key_id, "created the default OSS key alias/acs/oss");
+        Ok(cmk)
+    }
+
+    /// Rotates the key if its automatic rotation is due (lazily, on use).
+    async fn rotate_if_due(&self, mut cmk: Cmk) -> Result<Cmk, KmsError> {
+        if let Some(period) = cmk.rotation_secs
+            && cmk.state == ENABLED
+            && now() - cmk.last_rotation >= period as i64
+        {
+            self.add_version(&mut cmk, None).await?;
+            self.meta.put_cmk(cmk.clone()).await?;
+        }
+        Ok(cmk)
+    }
+
+    fn usable(cmk: &Cmk) -> Result<(), KmsError> {
+        match cmk.state.as_str() {
+            ENABLED => Ok(()),
+            other => Err(KmsError::Rejected(other.to_owned())),
+        }
+    }
+
+    /// GenerateDataKey: a fresh data key of `bytes` bytes, sealed under the
+    /// key's primary version with the encryption context as AAD. The blob
+    /// holds the base64 text of the key (KMS semantics). `action` is the name
+    /// metered (GenerateDataKey or GenerateDataKeyWithoutPlaintext).
+    pub async fn generate_data_key(
+        &self,
+        ctx: &KmsContext,
+        key_ref: &str,
+        bytes: usize,
+        context: Option<&str>,
+        action: &str,
+    ) -> Result<GeneratedKey, KmsError> {
+        if !(1..=1024).contains(&bytes) {
+            return Err(KmsError::InvalidParameter("NumberOfBytes".into()));
+        }
+        let mut key = Zeroizing::new(vec![0u8; bytes]);
+        aws_lc_rs::rand::fill(&mut key).expect("system RNG");
+        let b64 = Zeroizing::new(base64_encode(&key));
+        let (key_id, version_id, blob) = self.seal(ctx, key_ref, b64.as_bytes(), context, action).await?;
+        Ok(GeneratedKey { key_id, version_id, plaintext: key, blob })
+    }
+
+    /// Encrypt: seals the caller's (base64) plaintext text as given.
+    pub async fn encrypt(
+        &self,
+        ctx: &KmsContext,
+        key_ref: &str,
+        plaintext: &str,
+        context: Option<&str>,
+    ) -> Result<(String, String, Vec<u8>), KmsError> {
+        if plaintext.len() > 8 * 1024 {
+            return Err(KmsError::InvalidParameter("Plaintext".into()));
+        }
+        self.seal(ctx, key_ref, plaintext.as_bytes(), context, "Encrypt").await
+    }
+
+    async fn seal(
+        &self,
+        ctx: &KmsContext,
+        key_ref: &str,
+        text: &[u8],
+        context: Option<&str>,
+        action: &str,
+    ) -> Result<(String, String, Vec<u8>), KmsError> {
+        let digest = context_digest(context)?;
+        let cmk = self.resolve(ctx, key_ref).await?;
+        Self::usable(&cmk)?;
+        let cmk = self.rotate_if_due(cmk).await?;
+        let number = cmk.versions.len() as u32;
+        let version_id = cmk.versions.last().cloned().ok_or(KmsError::Rejected(PENDING_IMPORT.into()))?;
+        let master = self.keys.key_version(&cmk.key_id, number).await?;
+        let mut blob = version_id.as_bytes().to_vec();
+        blob.extend_from_slice(&aead_seal(&master, &blob_aad(&version_id, &digest), text));
+        self.count(ctx, &cmk.key_id, action).await?;
+        Ok((cmk.key_id, version_id, blob))
+    }
+
+    /// Decrypt: the key version is named inside the blob; the context must be
+    /// equivalent to the one used to seal.
+    pub async fn decrypt(&self, ctx: &KmsContext, blob: &[u8], context: Option<&str>) -> Result<Decrypted, KmsError> {
+        let digest = context_digest(context)?;
+        if blob.len() < 36 + 12 + 16 {
+            return Err(KmsError::InvalidParameter("CiphertextBlob".into()));
+        }
+        let version_id =
+            std::str::from_utf8(&blob[..36]).map_err(|_| KmsError::InvalidParameter("CiphertextBlob".into()))?;
+        let (key_id, number) = self.meta.get_kms_version(version_id).await?.ok_or(KmsError::KeyNotFound)?;
+        let cmk = self.resolve(ctx, &key_id).await?;
+        Self::usable(&cmk)?;
+        let master = self.keys.key_version(&key_id, number).await.map_err(|_| KmsError::KeyNotFound)?;
+        let text = aead_open(&master, &blob_aad(version_id, &digest), &blob[36..])
+            .map_err(|_| KmsError::InvalidParameter("CiphertextBlob".into()))?;
+        let plaintext = Zeroizing::new(
+            String::from_utf8(text.to_vec()).map_err(|_| KmsError::InvalidParameter("CiphertextBlob".into()))?,
+        );
+        self.count(ctx, &key_id, "Decrypt").await?;
+        Ok(Decrypted { key_id, version_id: version_id.to_owned(), plaintext })
+    }
+
+    /// Applies a state change checked against the operation matrix.
+    async fn transition(
+        &self,
+        ctx: &KmsContext,
+        key_ref: &str,
+        action: &str,
+        f: impl FnOnce(&mut Cmk) -> Result<(), KmsError>,
+    ) -> Result<Cmk, KmsError> {
+        let mut cmk = self.resolve(ctx, key_ref).await?;
+        f(&mut cmk)?;
+        self.meta.put_cmk(cmk.clone()).await?;
+        self.count(ctx, &cmk.key_id, action).await?;
+        Ok(cmk)
+    }
+
+    /// EnableKey.
+    pub async fn enable_key(&self, ctx: &KmsContext, key_ref: &str) -> Result<Cmk, KmsError> {
+        self.transition(ctx, key_ref, "EnableKey", |c| match c.state.as_str() {
+            ENABLED | DISABLED => {
+                c.state = ENABLED.into();
+                Ok(())
+            }
+            _ => Err(KmsError::StateModifiedFailed),
+        })
+        .await
+    }
+
+    /// DisableKey.
+    pub async fn disable_key(&self, ctx: &KmsContext, key_ref: &str) -> Result<Cmk, KmsError> {
+        self.transition(ctx, key_ref, "DisableKey", |c| match c.state.as_str() {
+            ENABLED | DISABLED => {
+                c.state = DISABLED.into();
+                Ok(())
+            }
+            _ => Err(KmsError::StateModifiedFailed),
+        })
+        .await
+    }
+
+    /// ScheduleKeyDeletion: 7–366 "days" (a day is `day_secs`).
+    pub async fn schedule_deletion(&self, ctx: &KmsContext, key_ref: &str, days: u64) -> Result<Cmk, KmsError> {
+        if !(7..=366).contains(&days) {
+            return Err(KmsError::InvalidParameter("PendingWindowInDays".into()));
+        }
+        let day = self.day_secs as i64;
+        self.transition(ctx, key_ref, "ScheduleKeyDeletion", |c| {
+            if c.state == PENDING_DELETION {
+                return Err(KmsError::StateModifiedFailed);
+            }
+            if c.creator_type == "Service" {
+                return Err(KmsError::UnsupportedOperation);
+            }
+            c.state = PENDING_DELETION.into();
+            c.delete_at = Some(now() + days as i64 * day);
+            Ok(())
+        })
+        .await
+    }
+
+    /// CancelKeyDeletion (back to Enabled).
+    pub async fn cancel_deletion(&self, ctx: &KmsContext, key_ref: &str) -> Result<Cmk, KmsError> {
+        self.transition(ctx, key_ref, "CancelKeyDeletion", |c| {
+            if c.state != PENDING_DELETION {
+                return Err(KmsError::StateModifiedFailed);
+            }
+            c.state = if c.versions.is_empty() { PENDING_IMPORT.into() } else { ENABLED.into() };
+            c.delete_at = None;
+            Ok(())
+        })
+        .await
+    }
+
+    /// UpdateKeyDescription.
+    pub async fn update_description(
+        &self,
+        ctx: &KmsContext,
+        key_ref: &str,
+        description: &str,
+    ) -> Result<Cmk, KmsError> {
+        self.transition(ctx, key_ref, "UpdateKeyDescription", |c| {
+            if c.state == PENDING_DELETION {
+                return Err(KmsError::Rejected(PENDING_DELETION.into()));
+            }
+            c.description = description.to_owned();
+            Ok(())
+        })
+        .await
+    }
+
+    /// UpdateRotationPolicy.
+    pub async fn update_rotation(
+        &self,
+        ctx: &KmsContext,
+        key_ref: &str,
+        rotation_secs: Option<u64>,
+    ) -> Result<Cmk, KmsError> {
+        if rotation_secs.is_some_and(|r| !(MIN_ROTATION_SECS..=MAX_ROTATION_SECS).contains(&r)) {
+            return Err(KmsError::InvalidParameter("RotationInterval".into()));
+        }
+        let cmk = self
+            .transition(ctx, key_ref, "UpdateRotationPolicy", |c| {
+                Self::usable(c)?;
+                if c.origin == "EXTERNAL" || c.creator_type == "Service" {
+                    return Err(KmsError::UnsupportedOrigin);
+                }
+                c.rotation_secs = rotation_secs;
+                Ok(())
+            })
+            .await?;
+        // A policy whose next rotation date lies in the past rotates now.
+        self.rotate_if_due(cmk).await
+    }
+
+    /// CreateKeyVersion: a new primary version now.
+    pub async fn create_key_version(&self, ctx: &KmsContext, key_ref: &str) -> Result<Cmk, KmsError> {
+        let mut cmk = self.resolve(ctx, key_ref).await?;
+        Self::usable(&cmk)?;
+        if cmk.origin == "EXTERNAL" {
+            return Err(KmsError::UnsupportedOrigin);
+        }
+        self.add_version(&mut cmk, None).await?;
+        self.meta.put_cmk(cmk.clone()).await?;
+        self.count(ctx, &cmk.key_id, "CreateKeyVersion").await?;
+        Ok(cmk)
+    }
+
+    /// Keys of the account in the region (expired ones are destroyed first).
+    pub async fn list_keys(&self, ctx: &KmsContext) -> Result<Vec<Cmk>, KmsError> {
+        let mut out = Vec::new();
+        for cmk in self.meta.list_cmks(&ctx.account, &ctx.region).await? {
+            if let Ok(c) = self.expire(cmk).await {
+                out.push(c);
+            }
+        }
+        self.count(ctx, "", "ListKeys").await?;
+        Ok(out)
+    }
+
+    /// CreateAlias (`alias/…`, not `alias/acs…`) or UpdateAlias (`replace`).
+    pub async fn put_alias(&self, ctx: &KmsContext, alias: &str, key_ref: &str, replace: bool) -> Result<(), KmsError> {
+        let name = alias.strip_prefix("alias/").ok_or_else(|| KmsError::InvalidParameter("AliasName".into()))?;
+        if name.is_empty() || name.len() > 255 || alias.starts_with("alias/acs") {
+            return Err(KmsError::InvalidParameter("AliasName".into()));
+        }
+        let cmk = self.resolve(ctx, key_ref).await?;
+        if cmk.state == PENDING_DELETION {
+            return Err(if replace {
+                KmsError::Rejected(PENDING_DELETION.into())
+            } else {
+                KmsError::StateModifiedFailed
+            });
+        }
+        if replace && self.meta.get_alias(&ctx.account, &ctx.region, alias).await?.is_none() {
+            return Err(KmsError::AliasNotFound);
+        }
+        if !self.meta.put_alias(&ctx.account, &ctx.region, alias, &cmk.key_id, replace).await? {
+            return Err(KmsError::AliasAlreadyExists);
+        }
+        self.count(ctx, &cmk.key_id, if replace { "UpdateAlias" } else { "CreateAlias" }).await
+    }
+
+    /// DeleteAlias.
+    pub async fn delete_alias(&self, ctx: &KmsContext, alias: &str) -> Result<(), KmsError> {
+        if alias.starts_with("alias/acs") {
+            return Err(KmsError::InvalidParameter("AliasName".into()));
+        }
+        if !self.meta.delete_alias(&ctx.account, &ctx.region, alias).await? {
+            return Err(KmsError::AliasNotFound);
+        }
+        self.count(ctx, "", "DeleteAlias").await
+    }
+
+    /// Aliases of the account in the region, optionally of one key.
+    pub async fn list_aliases(
+        &self,
+        ctx: &KmsContext,
+        key_id: Option<&str>,
+    ) -> Result<Vec<(String, String)>, KmsError> {
+        let all = self.meta.list_aliases(&ctx.account, &ctx.region).await?;
+        self.count(ctx, key_id.unwrap_or(""), if key_id.is_some() { "ListAliasesByKeyId" } else { "ListAliases" })
+            .await?;
+        Ok(all.into_iter().filter(|(_, k)| key_id.is_none_or(|id| id == k)).collect())
+    }
+
+    /// Version creation times, in order (the last is the primary).
+    pub async fn versions(&self, cmk: &Cmk) -> Result<Vec<(String, i64)>, KmsError> {
+        let stored = self.meta.key_versions(&cmk.key_id).await?;
+        Ok(cmk.versions.iter().zip(stored.iter()).map(|(id, v)| (id.clone(), v.created)).collect())
+    }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
