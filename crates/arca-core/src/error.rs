@@ -96,9 +96,13 @@ pub enum CoreError {
     /// An If-None-Match / If-Modified-Since style condition failed.
     #[error("Not Modified")]
     NotModified,
-    /// SSE-KMS was asked for but this deployment has no KMS yet.
-    #[error("KMS is not enabled for this account: SSE-KMS objects cannot be written.")]
-    KmsNotAvailable,
+    /// The KMS key named (or that protects the object) does not exist in
+    /// the bucket's region — never did, or was deleted.
+    #[error("The specified KMS key does not exist in this region, or was deleted.")]
+    KmsKeyNotFound,
+    /// The KMS key's state forbids its use (`Disabled`, `PendingDeletion`, `PendingImport`).
+    #[error("The request was rejected because the key state is {0}")]
+    KmsKeyState(String),
     /// An unknown SSE algorithm.
     #[error("The Encryption request you specified is not valid. Supported value: AES256/KMS/SM4")]
     InvalidEncryptionAlgorithm(String),

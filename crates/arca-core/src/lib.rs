@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arca_blob::BlobStore;
-use arca_kms::KeyManager;
+use arca_kms::{KeyManager, Kms};
 use arca_meta::{Bucket, MetaStore};
 
 pub use arca_meta::{
@@ -121,6 +121,7 @@ pub struct ObjectService {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
     keys: Arc<KeyManager>,
+    kms: Arc<Kms>,
     limits: Limits,
 }
 
@@ -138,8 +139,14 @@ pub const STORAGE_CLASSES: [&str; 5] = ["Standard", "IA", "Archive", "ColdArchiv
 
 impl ObjectService {
     /// Builds the service over a metadata store and a blob store.
-    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, keys: Arc<KeyManager>, limits: Limits) -> Self {
-        ObjectService { meta, blobs, keys, limits }
+    pub fn new(
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        keys: Arc<KeyManager>,
+        kms: Arc<Kms>,
+        limits: Limits,
+    ) -> Self {
+        ObjectService { meta, blobs, keys, kms, limits }
     }
 
     /// The metadata store (for account and key administration).

@@ -99,7 +99,10 @@ impl ObjectService {
         let version_id = random_id();
         let encryption = match sse::resolve(sse, &b)? {
             None => None,
-            Some(plan) => Some(self.new_data_key(&plan, &b, key, &version_id).await?.0),
+            Some(plan) => {
+                sse::check_kms_caller(caller, &plan)?;
+                Some(self.new_data_key(&plan, &b, key, &version_id).await?.0)
+            }
         };
         let upload = Upload {
             upload_id: new_upload_id(),

@@ -151,7 +151,7 @@ impl ObjectService {
             return Err(CoreError::FileAlreadyExists);
         }
         let version_id = random_id();
-        let (encryption, sealing) = self.seal_new(&req.sse, &bucket, &req.key, &version_id, 0).await?;
+        let (encryption, sealing) = self.seal_new(caller, &req.sse, &bucket, &req.key, &version_id, 0).await?;
         let salt = sealing.as_ref().map(|s| hex::encode(s.params.salt));
         let w = write_blob(
             &self.blobs,
@@ -183,6 +183,7 @@ impl ObjectService {
     /// stream (`part` is the stream's part number).
     async fn seal_new(
         &self,
+        caller: &Caller,
         req: &SseRequest,
         bucket: &Bucket,
         key: &str,
@@ -192,6 +193,7 @@ impl ObjectService {
         match sse::resolve(req, bucket)? {
             None => Ok((None, None)),
             Some(plan) => {
+                sse::check_kms_caller(caller, &plan)?;
                 let (enc, data_key) = self.new_data_key(&plan, bucket, key, version_id).await?;
                 Ok((Some(enc), Some(Sealing { key: data_key, params: StreamParams::random(plan.suite, part) })))
             }
@@ -364,7 +366,7 @@ impl ObjectService {
             return Err(CoreError::FileAlreadyExists);
         }
         let version_id = random_id();
-        let (encryption, sealing) = self.seal_new(&req.sse, &dest, &req.key, &version_id, 0).await?;
+        let (encryption, sealing) = self.seal_new(caller, &req.sse, &dest, &req.key, &version_id, 0).await?;
         let salt = sealing.as_ref().map(|s| hex::encode(s.params.salt));
         let body = self.read_object(&src, 0, src.size).await?;
         let w = write_blob(&self.blobs, body, Some(src.size), self.limits.max_object_size, None, sealing).await?;
@@ -406,8 +408,15 @@ impl ObjectService {
         let room = self.limits.max_object_size.saturating_sub(req.position);
         let (version_id, encryption, sealing) = match &current {
             None => {
+                if req.sse.algorithm.as_deref() == Some(sse::KMS) && req.sse.key_id.is_some() {
+                    return Err(CoreError::invalid_argument(
+                        "A KMS key id cannot be specified for appendable objects.",
+                        "x-oss-server-side-encryption-key-id",
+                        req.sse.key_id.clone().unwrap_or_default(),
+                    ));
+                }
                 let version_id = random_id();
-                let (enc, sealing) = self.seal_new(&req.sse, &bucket, &req.key, &version_id, 0).await?;
+                let (enc, sealing) = self.seal_new(caller, &req.sse, &bucket, &req.key, &version_id, 0).await?;
                 (version_id, enc, sealing)
             }
             Some(cur) => {

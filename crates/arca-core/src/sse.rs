@@ -45,21 +45,25 @@ impl SseRequest {
 pub(crate) struct Plan {
     pub algorithm: &'static str,
     pub suite: Suite,
+    /// KMS only: the CMK named by the request or rule (id, alias or ARN);
+    /// `None` means the account's default key `alias/acs/oss`.
+    pub kms_key: Option<String>,
 }
 
 /// Checks a rule (bucket default or request) and turns it into a plan.
 fn plan_of(algorithm: &str, data_encryption: Option<&str>, key_id: Option<&str>) -> Result<Plan, CoreError> {
+    let key_id = key_id.filter(|k| !k.is_empty());
     match algorithm {
-        AES256 | SM4 if key_id.is_some_and(|k| !k.is_empty()) => Err(CoreError::invalid_argument(
+        AES256 | SM4 if key_id.is_some() => Err(CoreError::invalid_argument(
             "KMSMasterKeyID is only allowed with the KMS algorithm.",
             "x-oss-server-side-encryption-key-id",
             key_id.unwrap_or_default(),
         )),
-        AES256 => Ok(Plan { algorithm: AES256, suite: Suite::Aes256Gcm }),
-        SM4 => Ok(Plan { algorithm: SM4, suite: Suite::Sm4Gcm }),
+        AES256 => Ok(Plan { algorithm: AES256, suite: Suite::Aes256Gcm, kms_key: None }),
+        SM4 => Ok(Plan { algorithm: SM4, suite: Suite::Sm4Gcm, kms_key: None }),
         KMS => {
-            let _ = data_encryption; // the KMS issue brings SSE-KMS (and KMS + SM4)
-            Err(CoreError::KmsNotAvailable)
+            let suite = if data_encryption == Some(SM4) { Suite::Sm4Gcm } else { Suite::Aes256Gcm };
+            Ok(Plan { algorithm: KMS, suite, kms_key: key_id.map(str::to_owned) })
         }
         other => Err(CoreError::InvalidEncryptionAlgorithm(other.to_owned())),
     }
@@ -106,6 +110,14 @@ pub(crate) fn resolve(req: &SseRequest, bucket: &Bucket) -> Result<Option<Plan>,
     }
 }
 
+/// SSE-KMS requests must not be anonymous.
+pub(crate) fn check_kms_caller(caller: &crate::Caller, plan: &Plan) -> Result<(), CoreError> {
+    if plan.algorithm == KMS && caller.account.is_none() {
+        return Err(CoreError::AccessDenied("This request is forbidden by kms.".into()));
+    }
+    Ok(())
+}
+
 /// What a wrapped data key is bound to.
 pub(crate) fn identity(bucket: &Bucket, key: &str, version_id: &str, algorithm: &str) -> Vec<u8> {
     [bucket.owner.as_str(), bucket.region.as_str(), bucket.name.as_str(), key, version_id, algorithm]
@@ -131,6 +143,9 @@ impl ObjectService {
         key: &str,
         version_id: &str,
     ) -> Result<(Encryption, Arc<DataKey>), CoreError> {
+        if plan.algorithm == KMS {
+            return self.new_kms_data_key(plan, bucket, key, version_id).await;
+        }
         let (kref, master) = self
             .keys
             .current_service_key(&bucket.owner, &bucket.region, plan.suite)
@@ -149,6 +164,39 @@ impl ObjectService {
         Ok((enc, Arc::new(data_key)))
     }
 
+    /// SSE-KMS: the data key comes from the built-in KMS (GenerateDataKey on
+    /// behalf of the caller, metered), under the named CMK or the account's
+    /// `alias/acs/oss`, bound to the object by the encryption context.
+    async fn new_kms_data_key(
+        &self,
+        plan: &Plan,
+        bucket: &Bucket,
+        key: &str,
+        version_id: &str,
+    ) -> Result<(Encryption, Arc<DataKey>), CoreError> {
+        let ctx = kms_context(bucket);
+        let cmk = match &plan.kms_key {
+            Some(k) => self.kms.resolve(&ctx, k).await.map_err(kms_error)?,
+            None => self.kms.oss_service_key(&ctx).await.map_err(kms_error)?,
+        };
+        let context = encryption_context(bucket, key, version_id);
+        let g = self
+            .kms
+            .generate_data_key(&ctx, &cmk.key_id, plan.suite.key_len(), Some(&context), "GenerateDataKey")
+            .await
+            .map_err(kms_error)?;
+        let data_key = DataKey::from_bytes(plan.suite, &g.plaintext).map_err(CoreError::internal)?;
+        let enc = Encryption {
+            algorithm: KMS.to_owned(),
+            suite: plan.suite.id(),
+            key_id: g.key_id,
+            key_version: cmk.versions.len() as u32,
+            wrapped_key: hex::encode(&g.blob),
+            format: FORMAT_VERSION,
+        };
+        Ok((enc, Arc::new(data_key)))
+    }
+
     /// Unwraps the data key of an existing object version.
     pub(crate) async fn data_key(
         &self,
@@ -162,13 +210,51 @@ impl ObjectService {
         if enc.format != FORMAT_VERSION {
             return Err(CoreError::internal(format!("unknown format version {} in metadata", enc.format)));
         }
-        let master = self.keys.key_version(&enc.key_id, enc.key_version).await.map_err(CoreError::internal)?;
         let wrapped = hex_decode(&enc.wrapped_key)?;
+        if enc.algorithm == KMS {
+            let context = encryption_context(bucket, key, version_id);
+            let d = self.kms.decrypt(&kms_context(bucket), &wrapped, Some(&context)).await.map_err(kms_error)?;
+            let raw = base64_decode(&d.plaintext)?;
+            return DataKey::from_bytes(suite, &raw).map(Arc::new).map_err(CoreError::internal);
+        }
+        let master = self.keys.key_version(&enc.key_id, enc.key_version).await.map_err(CoreError::internal)?;
         let dk = unwrap_data_key(&master, &identity(bucket, key, version_id, &enc.algorithm), &wrapped, suite).map_err(|_| {
             tracing::error!(bucket = %bucket.name, key, "integrity error: the data key does not unwrap for this object");
             CoreError::Integrity
         })?;
         Ok(Arc::new(dk))
+    }
+}
+
+fn kms_context(bucket: &Bucket) -> arca_kms::KmsContext {
+    arca_kms::KmsContext { account: bucket.owner.clone(), region: bucket.region.clone() }
+}
+
+/// The KMS encryption context of an object version: its OSS ARN and version id.
+fn encryption_context(bucket: &Bucket, key: &str, version_id: &str) -> String {
+    let arn = format!("acs:oss:{}:{}:{}/{}", bucket.region, bucket.owner, bucket.name, key);
+    serde_json::json!({ "acs:oss:arn": arn, "arca:version-id": version_id }).to_string()
+}
+
+fn base64_decode(s: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, CoreError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| CoreError::internal("KMS returned a data key that is not base64"))
+}
+
+/// KMS failures as object-service errors.
+fn kms_error(e: arca_kms::KmsError) -> CoreError {
+    use arca_kms::KmsError as K;
+    match e {
+        K::KeyNotFound | K::AliasNotFound | K::KeyVersionNotFound => CoreError::KmsKeyNotFound,
+        K::Rejected(state) => CoreError::KmsKeyState(state),
+        K::InvalidParameter(p) if p == "CiphertextBlob" => {
+            tracing::error!("integrity error: a KMS-wrapped data key does not decrypt for its object");
+            CoreError::Integrity
+        }
+        other => CoreError::internal(other),
     }
 }
 
@@ -209,11 +295,14 @@ mod tests {
         let none = SseRequest::default();
         assert_eq!(resolve(&none, &b).unwrap().unwrap().algorithm, SM4);
         let aes = SseRequest { algorithm: Some("AES256".into()), data_encryption: Some("SM4".into()), key_id: None };
-        assert_eq!(resolve(&aes, &b).unwrap().unwrap(), Plan { algorithm: AES256, suite: Suite::Aes256Gcm });
+        assert_eq!(
+            resolve(&aes, &b).unwrap().unwrap(),
+            Plan { algorithm: AES256, suite: Suite::Aes256Gcm, kms_key: None }
+        );
         b.encryption = None;
         let data_only = SseRequest { data_encryption: Some("SM4".into()), ..Default::default() };
         assert_eq!(resolve(&data_only, &b).unwrap(), None);
-        let kms = SseRequest { algorithm: Some("KMS".into()), ..Default::default() };
-        assert!(matches!(resolve(&kms, &b), Err(CoreError::KmsNotAvailable)));
+        let kms = SseRequest { algorithm: Some("KMS".into()), data_encryption: Some("SM4".into()), key_id: None };
+        assert_eq!(resolve(&kms, &b).unwrap().unwrap(), Plan { algorithm: KMS, suite: Suite::Sm4Gcm, kms_key: None });
     }
 }

@@ -16,6 +16,7 @@ struct Env {
     owner: Caller,
     meta: Arc<dyn MetaStore>,
     keys: Arc<arca_kms::KeyManager>,
+    kms: Arc<arca_kms::Kms>,
 }
 
 async fn env() -> Env {
@@ -26,7 +27,8 @@ async fn env() -> Env {
     let limits = Limits { garbage_delay: Duration::ZERO, ..Limits::default() };
     let root_key = arca_crypto::DataKey::from_bytes(arca_crypto::Suite::Aes256Gcm, &[9; 32]).unwrap();
     let keys = Arc::new(arca_kms::KeyManager::new(meta.clone(), root_key, Duration::from_secs(3600)));
-    let svc = ObjectService::new(meta.clone(), blobs, keys.clone(), limits);
+    let kms = Arc::new(arca_kms::Kms::new(meta.clone(), keys.clone(), 1));
+    let svc = ObjectService::new(meta.clone(), blobs, keys.clone(), kms.clone(), limits);
     let owner = Caller::account("1000");
     let spec = CreateBucket {
         name: "bkt".into(),
@@ -37,7 +39,7 @@ async fn env() -> Env {
         encryption: None,
     };
     svc.create_bucket(&owner, spec).await.unwrap();
-    Env { _dir: dir, root, svc, owner, meta, keys }
+    Env { _dir: dir, root, svc, owner, meta, keys, kms }
 }
 
 fn body(chunks: Vec<Vec<u8>>) -> ByteStream {
@@ -483,9 +485,8 @@ async fn bucket_default_applies_to_new_objects_only() {
     assert!(plain.encryption.is_none());
     let first_now = e.svc.head_object(&e.owner, "r1", "bkt", "first").await.unwrap();
     assert_eq!(first_now.encryption, first.encryption, "existing objects keep their encryption");
-    let kms = e.svc.put_object(&e.owner, "r1", put_sse("kms", b"x", "KMS")).await;
-    assert!(matches!(kms, Err(CoreError::KmsNotAvailable)));
-    assert!(matches!(e.svc.head_object(&e.owner, "r1", "bkt", "kms").await, Err(CoreError::NoSuchKey)));
+    let kms = e.svc.put_object(&e.owner, "r1", put_sse("kms", b"x", "KMS")).await.unwrap();
+    assert_eq!(kms.encryption.as_ref().unwrap().algorithm, "KMS");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -558,4 +559,132 @@ async fn unknown_format_or_suite_in_metadata_is_refused() {
     let mut mixed = rec.clone();
     mixed.extents[0].salt = None;
     assert!(read_result(&e.svc, &mixed).await.is_err());
+}
+
+// ---------------------------------------------------------------- SSE-KMS
+
+fn kms_ctx() -> arca_kms::KmsContext {
+    arca_kms::KmsContext { account: "1000".into(), region: "r1".into() }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sse_kms_with_the_default_key_and_a_named_key() {
+    let e = env().await;
+    let data = pattern(2 * S + 9);
+    let a = e.svc.put_object(&e.owner, "r1", put_sse("a", &data, "KMS")).await.unwrap();
+    let b = e.svc.put_object(&e.owner, "r1", put_sse("b", b"x", "KMS")).await.unwrap();
+    let default_key = e.kms.resolve(&kms_ctx(), arca_kms::OSS_ALIAS).await.unwrap();
+    assert_eq!(a.encryption.as_ref().unwrap().key_id, default_key.key_id, "alias/acs/oss created on first use");
+    assert_eq!(b.encryption.as_ref().unwrap().key_id, default_key.key_id, "and reused");
+    assert_eq!(read_all(&e.svc, &a, 0, a.size).await, data);
+
+    let named = e
+        .kms
+        .create_key(&kms_ctx(), arca_kms::NewKey { spec: Some("Aliyun_SM4".into()), ..Default::default() })
+        .await
+        .unwrap();
+    e.kms.put_alias(&kms_ctx(), "alias/named", &named.key_id, false).await.unwrap();
+    let sse_named = |k: &str, data_sm4: bool| SseRequest {
+        algorithm: Some("KMS".into()),
+        data_encryption: data_sm4.then(|| "SM4".into()),
+        key_id: Some(k.into()),
+    };
+    let c = e
+        .svc
+        .put_object(&e.owner, "r1", PutObject { sse: sse_named("alias/named", true), ..put("c", &data) })
+        .await
+        .unwrap();
+    let enc = c.encryption.clone().unwrap();
+    assert_eq!((enc.key_id.as_str(), enc.suite), (named.key_id.as_str(), 2), "alias resolved to the key id; SM4 data");
+    assert_eq!(read_all(&e.svc, &c, S as u64 - 3, S as u64 + 3).await, data[S - 3..S + 3]);
+
+    // Disabled → writes and reads fail; enabled → both work.
+    e.kms.disable_key(&kms_ctx(), &named.key_id).await.unwrap();
+    let put_err =
+        e.svc.put_object(&e.owner, "r1", PutObject { sse: sse_named(&named.key_id, false), ..put("d", b"x") }).await;
+    assert!(matches!(put_err, Err(CoreError::KmsKeyState(s)) if s == "Disabled"));
+    assert!(matches!(e.svc.head_object(&e.owner, "r1", "bkt", "d").await, Err(CoreError::NoSuchKey)), "nothing stored");
+    assert!(matches!(e.svc.read_object(&c, 0, c.size).await, Err(CoreError::KmsKeyState(_))));
+    e.kms.enable_key(&kms_ctx(), &named.key_id).await.unwrap();
+    assert_eq!(read_all(&e.svc, &c, 0, c.size).await, data);
+
+    // A key of another region or a missing key fails the write and stores nothing.
+    let missing =
+        e.svc.put_object(&e.owner, "r1", PutObject { sse: sse_named("no-such-key", false), ..put("e", b"x") }).await;
+    assert!(matches!(missing, Err(CoreError::KmsKeyNotFound)));
+    let other = arca_kms::KmsContext { region: "r2".into(), ..kms_ctx() };
+    let far = e.kms.create_key(&other, arca_kms::NewKey::default()).await.unwrap();
+    let far_put =
+        e.svc.put_object(&e.owner, "r1", PutObject { sse: sse_named(&far.key_id, false), ..put("f", b"x") }).await;
+    assert!(matches!(far_put, Err(CoreError::KmsKeyNotFound)));
+
+    // Deletion after the window: unreadable forever.
+    e.kms.schedule_deletion(&kms_ctx(), &named.key_id, 7).await.unwrap();
+    assert!(matches!(e.svc.read_object(&c, 0, c.size).await, Err(CoreError::KmsKeyState(s)) if s == "PendingDeletion"));
+    tokio::time::sleep(Duration::from_millis(7200)).await;
+    assert!(matches!(e.svc.read_object(&c, 0, c.size).await, Err(CoreError::KmsKeyNotFound)));
+
+    // Metering: GenerateDataKey per KMS write, Decrypt per read.
+    let usage = e.kms.usage("1000").await.unwrap();
+    let gdk: u64 = usage.iter().filter(|u| u.action == "GenerateDataKey").map(|u| u.count).sum();
+    assert_eq!(gdk, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kms_multipart_append_and_copy() {
+    let e = env().await;
+    let up = e.svc.initiate_upload(&e.owner, "r1", "bkt", "mp", attrs(), &sse("KMS")).await.unwrap();
+    let p1 = pattern(102_400);
+    let (a, enc) = e
+        .svc
+        .upload_part(&e.owner, "r1", "bkt", "mp", &up.upload_id, 1, None, Some(p1.len() as u64), body(vec![p1.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(enc.unwrap().algorithm, "KMS");
+    let (b, _) = e
+        .svc
+        .upload_part(&e.owner, "r1", "bkt", "mp", &up.upload_id, 2, None, Some(3), body(vec![b"end".to_vec()]))
+        .await
+        .unwrap();
+    let parts = vec![CompletePart { number: 1, etag: a.etag }, CompletePart { number: 2, etag: b.etag }];
+    let rec =
+        e.svc.complete_upload(&e.owner, "r1", "bkt", "mp", &up.upload_id, Some(parts), None, false).await.unwrap();
+    assert_eq!(read_all(&e.svc, &rec, 0, rec.size).await, [p1, b"end".to_vec()].concat());
+
+    let app = |pos: u64, data: &[u8], req: SseRequest| AppendObject {
+        bucket: "bkt".into(),
+        key: "log".into(),
+        position: pos,
+        attrs: attrs(),
+        content_md5: None,
+        content_length: Some(data.len() as u64),
+        sse: req,
+        body: body(vec![data.to_vec()]),
+    };
+    let named = SseRequest { algorithm: Some("KMS".into()), key_id: Some("x".into()), ..Default::default() };
+    assert!(matches!(
+        e.svc.append_object(&e.owner, "r1", app(0, b"1", named)).await,
+        Err(CoreError::InvalidArgument { .. })
+    ));
+    let r1 = e.svc.append_object(&e.owner, "r1", app(0, b"123", sse("KMS"))).await.unwrap();
+    let r2 = e.svc.append_object(&e.owner, "r1", app(3, b"456", sse("AES256"))).await.unwrap();
+    assert_eq!(r2.encryption, r1.encryption);
+    assert_eq!(read_all(&e.svc, &r2, 0, 6).await, b"123456");
+
+    let copy = CopyObject {
+        source: CopySource { bucket: "bkt".into(), key: "mp".into(), conditions: Conditions::default() },
+        bucket: "bkt".into(),
+        key: "mp-copy".into(),
+        replace_attrs: None,
+        acl: None,
+        forbid_overwrite: false,
+        sse: sse("KMS"),
+    };
+    let c = e.svc.copy_object(&e.owner, "r1", copy).await.unwrap();
+    assert_ne!(
+        c.encryption.as_ref().unwrap().wrapped_key,
+        rec.encryption.as_ref().unwrap().wrapped_key,
+        "a new data key"
+    );
+    assert_eq!(read_all(&e.svc, &c, 0, c.size).await, read_all(&e.svc, &rec, 0, rec.size).await);
 }

@@ -118,7 +118,15 @@ pub fn from_core(e: CoreError, endpoint_of: impl Fn(&str) -> String) -> OssError
             OssError::new(S::PRECONDITION_FAILED, "PreconditionFailed", msg).with("Condition", condition)
         }
         CoreError::NotModified => OssError::not_modified(),
-        CoreError::KmsNotAvailable => OssError::new(S::FORBIDDEN, "KmsServiceNotEnabled", msg),
+        CoreError::KmsKeyNotFound => OssError::access_denied(msg),
+        CoreError::KmsKeyState(state) => {
+            let code = match state.as_str() {
+                "Disabled" => "KeyDisabled",
+                "PendingDeletion" => "KeyPendingDeletion",
+                _ => "KeyPendingImport",
+            };
+            OssError::new(S::CONFLICT, code, msg)
+        }
         CoreError::InvalidEncryptionAlgorithm(value) => {
             OssError::new(S::BAD_REQUEST, "InvalidEncryptionAlgorithmError", msg).with("ArgumentValue", value)
         }

@@ -21,6 +21,7 @@ pub struct FileConfig {
     pub garbage_delay_secs: Option<u64>,
     pub root_key_file: Option<PathBuf>,
     pub service_key_rotation_secs: Option<u64>,
+    pub kms_day_secs: Option<u64>,
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
 }
@@ -53,6 +54,9 @@ pub struct Config {
     pub root_key_file: Option<PathBuf>,
     /// Age at which a service master key gets a new version.
     pub service_key_rotation_secs: u64,
+    /// Length of a day of the KMS deletion window, in seconds (86400; a test
+    /// deployment may shorten it to see keys destroyed).
+    pub kms_day_secs: u64,
     pub regions: Vec<RegionConfig>,
 }
 
@@ -85,6 +89,7 @@ impl Config {
             garbage_delay_secs: file.garbage_delay_secs.unwrap_or(300),
             root_key_file: file.root_key_file,
             service_key_rotation_secs: file.service_key_rotation_secs.unwrap_or(30 * 24 * 3600),
+            kms_day_secs: file.kms_day_secs.unwrap_or(86400),
             regions: file.regions,
         };
         cfg.validate()?;
@@ -108,6 +113,9 @@ impl Config {
         }
         if self.gc_interval_secs == 0 {
             bail!("gc_interval_secs must be at least 1");
+        }
+        if self.kms_day_secs == 0 {
+            bail!("kms_day_secs must be at least 1");
         }
         if self.service_key_rotation_secs == 0 {
             bail!("service_key_rotation_secs must be at least 1");

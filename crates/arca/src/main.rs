@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use arca_blob::LocalDisk;
 use arca_core::{AccessKey, Account, Limits, ObjectService};
-use arca_kms::KeyManager;
+use arca_kms::{KeyManager, Kms};
 use arca_meta::{MetaStore, Sqlite};
 use arca_oss::route::Addressing;
 use arca_oss::{OssConfig, OssServer};
@@ -76,7 +76,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let limits = Limits { garbage_delay: Duration::from_secs(cfg.garbage_delay_secs), ..Limits::default() };
     let root_key = rootkey::load(cfg.root_key_file.as_deref(), &cfg.data_dir)?;
     let keys = Arc::new(KeyManager::new(meta.clone(), root_key, Duration::from_secs(cfg.service_key_rotation_secs)));
-    let svc = ObjectService::new(meta.clone(), blobs, keys, limits);
+    let kms = Arc::new(Kms::new(meta.clone(), keys.clone(), cfg.kms_day_secs));
+    let svc = ObjectService::new(meta.clone(), blobs, keys, kms, limits);
 
     ensure_root_credentials(&*meta).await?;
     // Nothing is in flight yet: every unreferenced blob or partial write is an orphan.
