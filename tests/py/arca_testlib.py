@@ -126,6 +126,7 @@ class ArcaServer:
         self.region = region
         self.domain = domain
         self.port = free_port()
+        self.kms_port = free_port()
         self.region_ports = {r: free_port() for r in regions}
         self.extra_config = dict(extra_config or {})
         self.extra_env = dict(env or {})
@@ -141,6 +142,7 @@ class ArcaServer:
             "listen = " + _toml_str("127.0.0.1:%d" % self.port),
             "region = " + _toml_str(self.region),
             "domain = " + _toml_str(self.domain),
+            "kms_listen = " + _toml_str("127.0.0.1:%d" % self.kms_port),
         ]
         for k, v in self.extra_config.items():
             if isinstance(v, bool):
@@ -162,6 +164,10 @@ class ArcaServer:
     @property
     def endpoint(self):
         return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def kms_endpoint(self):
+        return "http://127.0.0.1:%d" % self.kms_port
 
     def endpoint_for(self, region):
         if region == self.region:

@@ -22,6 +22,7 @@ pub struct FileConfig {
     pub root_key_file: Option<PathBuf>,
     pub service_key_rotation_secs: Option<u64>,
     pub kms_day_secs: Option<u64>,
+    pub kms_listen: Option<String>,
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
 }
@@ -57,6 +58,8 @@ pub struct Config {
     /// Length of a day of the KMS deletion window, in seconds (86400; a test
     /// deployment may shorten it to see keys destroyed).
     pub kms_day_secs: u64,
+    /// Address of the KMS API (Alibaba Cloud KMS RPC, `Version=2016-01-20`).
+    pub kms_listen: String,
     pub regions: Vec<RegionConfig>,
 }
 
@@ -67,6 +70,7 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub region: Option<String>,
     pub domain: Option<String>,
+    pub kms_listen: Option<String>,
 }
 
 impl Config {
@@ -90,6 +94,7 @@ impl Config {
             root_key_file: file.root_key_file,
             service_key_rotation_secs: file.service_key_rotation_secs.unwrap_or(30 * 24 * 3600),
             kms_day_secs: file.kms_day_secs.unwrap_or(86400),
+            kms_listen: o.kms_listen.or(file.kms_listen).unwrap_or_else(|| "127.0.0.1:9100".into()),
             regions: file.regions,
         };
         cfg.validate()?;

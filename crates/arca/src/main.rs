@@ -12,6 +12,7 @@ use anyhow::Context;
 use arca_blob::LocalDisk;
 use arca_core::{AccessKey, Account, Limits, ObjectService};
 use arca_kms::{KeyManager, Kms};
+use arca_kms_api::{KmsApiConfig, KmsApiServer};
 use arca_meta::{MetaStore, Sqlite};
 use arca_oss::route::Addressing;
 use arca_oss::{OssConfig, OssServer};
@@ -47,14 +48,17 @@ enum Command {
         /// Domain of region host names (`oss-<region>.<domain>`).
         #[arg(long, env = "ARCA_DOMAIN")]
         domain: Option<String>,
+        /// Address of the KMS API.
+        #[arg(long, env = "ARCA_KMS_LISTEN")]
+        kms_listen: Option<String>,
     },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, data_dir, listen, region, domain } => {
-            let cfg = Config::load(config.as_deref(), Overrides { data_dir, listen, region, domain })?;
+        Command::Serve { config, data_dir, listen, region, domain, kms_listen } => {
+            let cfg = Config::load(config.as_deref(), Overrides { data_dir, listen, region, domain, kms_listen })?;
             init_logging(&cfg.log);
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
         }
@@ -77,7 +81,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let root_key = rootkey::load(cfg.root_key_file.as_deref(), &cfg.data_dir)?;
     let keys = Arc::new(KeyManager::new(meta.clone(), root_key, Duration::from_secs(cfg.service_key_rotation_secs)));
     let kms = Arc::new(Kms::new(meta.clone(), keys.clone(), cfg.kms_day_secs));
-    let svc = ObjectService::new(meta.clone(), blobs, keys, kms, limits);
+    let svc = ObjectService::new(meta.clone(), blobs, keys, kms.clone(), limits);
 
     ensure_root_credentials(&*meta).await?;
     // Nothing is in flight yet: every unreferenced blob or partial write is an orphan.
@@ -126,6 +130,29 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                 .await
         }));
     }
+    let kms_listener = TcpListener::bind(&cfg.kms_listen)
+        .await
+        .with_context(|| format!("binding the KMS API on {}", cfg.kms_listen))?;
+    let kms_addr = kms_listener.local_addr()?;
+    let kms_api = KmsApiServer::new(
+        kms,
+        meta.clone(),
+        KmsApiConfig {
+            default_region: cfg.region.clone(),
+            regions: regions.iter().map(|r| r.name.clone()).collect(),
+            domain: cfg.domain.clone(),
+        },
+    );
+    tracing::info!(address = %kms_addr, "KMS API listening");
+    println!("arca: KMS API on http://{kms_addr}");
+    let mut rx = stop_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        kms_api
+            .serve(kms_listener, async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    }));
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
     let _ = stop_tx.send(true);

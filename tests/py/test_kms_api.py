@@ -1,0 +1,297 @@
+"""The KMS API driven by the Alibaba Cloud KMS Python SDK (aliyun-python-sdk-kms),
+and SSE-KMS on objects through oss2 (spec kms-ram.md Part A, oss-api.md 7)."""
+
+import base64
+import json
+import os
+import sqlite3
+import time
+
+import oss2
+import pytest
+from aliyunsdkcore.acs_exception.exceptions import ServerException
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkkms.request.v20160120 import (
+    CancelKeyDeletionRequest,
+    CreateAliasRequest,
+    CreateKeyRequest,
+    CreateKeyVersionRequest,
+    DecryptRequest,
+    DeleteAliasRequest,
+    DescribeKeyRequest,
+    DescribeKeyVersionRequest,
+    DescribeRegionsRequest,
+    DisableKeyRequest,
+    EnableKeyRequest,
+    EncryptRequest,
+    GenerateDataKeyRequest,
+    GenerateDataKeyWithoutPlaintextRequest,
+    ListAliasesByKeyIdRequest,
+    ListAliasesRequest,
+    ListKeysRequest,
+    ListKeyVersionsRequest,
+    ScheduleKeyDeletionRequest,
+    UpdateAliasRequest,
+    UpdateKeyDescriptionRequest,
+    UpdateRotationPolicyRequest,
+)
+
+from arca_testlib import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, ArcaServer, unique_bucket_name
+
+
+class Kms:
+    """Old-SDK client pointed at Arca's KMS endpoint (spec A4.6: endpoint with scheme on the request)."""
+
+    def __init__(self, endpoint, key_id=ACCESS_KEY_ID, secret=ACCESS_KEY_SECRET):
+        self.endpoint = endpoint
+        self.client = AcsClient(key_id, secret, REGION)
+
+    def __call__(self, request_module, **params):
+        req = getattr(request_module, request_module.__name__.rsplit(".", 1)[-1])()
+        req.set_endpoint(self.endpoint)
+        req.set_accept_format("JSON")
+        for name, value in params.items():
+            getattr(req, "set_" + name)(value)
+        return json.loads(self.client.do_action_with_exception(req))
+
+    def error(self, request_module, **params):
+        with pytest.raises(ServerException) as e:
+            self(request_module, **params)
+        return e.value.get_http_status(), e.value.get_error_code()
+
+
+@pytest.fixture(scope="module")
+def kms(server):
+    return Kms(server.kms_endpoint)
+
+
+@pytest.fixture(scope="module")
+def key(kms):
+    return kms(CreateKeyRequest, Description="test key")["KeyMetadata"]
+
+
+def test_create_and_describe_key(kms, key):
+    assert key["KeyState"] == "Enabled"
+    assert key["KeySpec"] == "Aliyun_AES_256"
+    assert key["Origin"] == "Aliyun_KMS"
+    assert key["KeyUsage"] == "ENCRYPT/DECRYPT"
+    assert key["Arn"] == "acs:kms:%s:%s:key/%s" % (REGION, key["Creator"], key["KeyId"])
+    assert len(key["KeyId"]) == 36 and key["PrimaryKeyVersion"]
+    assert key["CreationDate"].endswith("Z") and key["DeleteDate"] == ""
+    by_arn = kms(DescribeKeyRequest, KeyId=key["Arn"])["KeyMetadata"]
+    assert by_arn["KeyId"] == key["KeyId"] and by_arn["Description"] == "test key"
+    sm4 = kms(CreateKeyRequest, KeySpec="Aliyun_SM4")["KeyMetadata"]
+    assert sm4["KeySpec"] == "Aliyun_SM4"
+    assert kms.error(CreateKeyRequest, KeySpec="RSA_9999") == (400, "InvalidParameter")
+    assert kms.error(DescribeKeyRequest, KeyId="00000000-0000-4000-8000-000000000000") == (404, "Forbidden.KeyNotFound")
+
+
+def test_list_keys_pages_and_filters(kms, key):
+    disabled = kms(CreateKeyRequest)["KeyMetadata"]["KeyId"]
+    kms(DisableKeyRequest, KeyId=disabled)
+    all_ids = []
+    page = 1
+    while True:
+        r = kms(ListKeysRequest, PageNumber=page, PageSize=2)
+        all_ids += [k["KeyId"] for k in r["Keys"]["Key"]]
+        if page * 2 >= r["TotalCount"]:
+            break
+        page += 1
+    assert key["KeyId"] in all_ids and disabled in all_ids
+    assert len(all_ids) == len(set(all_ids))
+    only_disabled = kms(ListKeysRequest, Filters=json.dumps([{"Key": "KeyState", "Values": ["Disabled"]}]))
+    ids = [k["KeyId"] for k in only_disabled["Keys"]["Key"]]
+    assert disabled in ids and key["KeyId"] not in ids
+
+
+def test_aliases(kms, key):
+    kms(CreateAliasRequest, AliasName="alias/app-one", KeyId=key["KeyId"])
+    assert kms(DescribeKeyRequest, KeyId="alias/app-one")["KeyMetadata"]["KeyId"] == key["KeyId"]
+    assert kms.error(CreateAliasRequest, AliasName="alias/app-one", KeyId=key["KeyId"]) == (400, "AliasAlreadyExists")
+    assert kms.error(CreateAliasRequest, AliasName="alias/acs/mine", KeyId=key["KeyId"]) == (400, "InvalidParameter")
+    other = kms(CreateKeyRequest)["KeyMetadata"]["KeyId"]
+    kms(UpdateAliasRequest, AliasName="alias/app-one", KeyId=other)
+    assert kms(DescribeKeyRequest, KeyId="alias/app-one")["KeyMetadata"]["KeyId"] == other
+    by_key = kms(ListAliasesByKeyIdRequest, KeyId=other)["Aliases"]["Alias"]
+    assert [a["AliasName"] for a in by_key] == ["alias/app-one"]
+    assert by_key[0]["AliasArn"].endswith(":alias/app-one")
+    names = [a["AliasName"] for a in kms(ListAliasesRequest, PageSize=100)["Aliases"]["Alias"]]
+    assert "alias/app-one" in names
+    kms(DeleteAliasRequest, AliasName="alias/app-one")
+    assert kms.error(DescribeKeyRequest, KeyId="alias/app-one") == (404, "Forbidden.AliasNotFound")
+
+
+def test_data_keys_and_encryption_context(kms, key):
+    ctx = {"bucket": "b", "object": "o"}
+    g = kms(GenerateDataKeyRequest, KeyId=key["KeyId"], EncryptionContext=json.dumps(ctx))
+    assert len(base64.b64decode(g["Plaintext"])) == 32
+    assert g["KeyVersionId"] == key["PrimaryKeyVersion"]
+    # Equivalent context with another key order and spacing decrypts; a different one does not.
+    d = kms(DecryptRequest, CiphertextBlob=g["CiphertextBlob"], EncryptionContext='{"object":"o","bucket":"b"}')
+    assert d["Plaintext"] == g["Plaintext"] and d["KeyId"] == key["KeyId"]
+    assert kms.error(DecryptRequest, CiphertextBlob=g["CiphertextBlob"], EncryptionContext='{"bucket":"x"}')[1] == "InvalidParameter"
+    assert kms.error(DecryptRequest, CiphertextBlob=g["CiphertextBlob"])[1] == "InvalidParameter"
+    g16 = kms(GenerateDataKeyRequest, KeyId=key["KeyId"], NumberOfBytes=16)
+    assert len(base64.b64decode(g16["Plaintext"])) == 16
+    assert len(base64.b64decode(kms(GenerateDataKeyRequest, KeyId=key["KeyId"], KeySpec="AES_128")["Plaintext"])) == 16
+    w = kms(GenerateDataKeyWithoutPlaintextRequest, KeyId=key["KeyId"])
+    assert "Plaintext" not in w and w["CiphertextBlob"]
+    plaintext = base64.b64encode(b"secret message").decode()
+    e = kms(EncryptRequest, KeyId=key["KeyId"], Plaintext=plaintext)
+    assert kms(DecryptRequest, CiphertextBlob=e["CiphertextBlob"])["Plaintext"] == plaintext
+    assert kms.error(DecryptRequest, CiphertextBlob=base64.b64encode(b"x" * 80).decode())[0] in (400, 404)
+
+
+def test_key_states_and_deletion_window(kms):
+    k = kms(CreateKeyRequest)["KeyMetadata"]["KeyId"]
+    blob = kms(EncryptRequest, KeyId=k, Plaintext="eA==")["CiphertextBlob"]
+    kms(DisableKeyRequest, KeyId=k)
+    assert kms(DescribeKeyRequest, KeyId=k)["KeyMetadata"]["KeyState"] == "Disabled"
+    assert kms.error(GenerateDataKeyRequest, KeyId=k) == (409, "Rejected.Disabled")
+    assert kms.error(DecryptRequest, CiphertextBlob=blob) == (409, "Rejected.Disabled")
+    kms(EnableKeyRequest, KeyId=k)
+    assert kms(DecryptRequest, CiphertextBlob=blob)["Plaintext"] == "eA=="
+    assert kms.error(ScheduleKeyDeletionRequest, KeyId=k, PendingWindowInDays=3) == (400, "InvalidParameter")
+    kms(ScheduleKeyDeletionRequest, KeyId=k, PendingWindowInDays=7)
+    meta = kms(DescribeKeyRequest, KeyId=k)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingDeletion" and meta["DeleteDate"].endswith("Z")
+    assert kms.error(EncryptRequest, KeyId=k, Plaintext="eA==") == (409, "Rejected.PendingDeletion")
+    assert kms.error(EnableKeyRequest, KeyId=k) == (409, "Rejected.StateModifiedFailed")
+    assert kms.error(UpdateKeyDescriptionRequest, KeyId=k, Description="x") == (409, "Rejected.PendingDeletion")
+    kms(CancelKeyDeletionRequest, KeyId=k)
+    assert kms(DescribeKeyRequest, KeyId=k)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.error(CancelKeyDeletionRequest, KeyId=k) == (409, "Rejected.StateModifiedFailed")
+
+
+def test_versions_and_rotation_policy(kms):
+    k = kms(CreateKeyRequest)["KeyMetadata"]
+    old = kms(EncryptRequest, KeyId=k["KeyId"], Plaintext="b2xk")
+    v2 = kms(CreateKeyVersionRequest, KeyId=k["KeyId"])["KeyVersion"]
+    assert v2["KeyId"] == k["KeyId"] and v2["KeyVersionId"] != k["PrimaryKeyVersion"]
+    versions = kms(ListKeyVersionsRequest, KeyId=k["KeyId"])
+    assert versions["TotalCount"] == 2
+    assert [v["KeyVersionId"] for v in versions["KeyVersions"]["KeyVersion"]] == [k["PrimaryKeyVersion"], v2["KeyVersionId"]]
+    new = kms(EncryptRequest, KeyId=k["KeyId"], Plaintext="bmV3")
+    assert new["KeyVersionId"] == v2["KeyVersionId"]
+    assert kms(DecryptRequest, CiphertextBlob=old["CiphertextBlob"])["Plaintext"] == "b2xk"
+    assert kms(DescribeKeyVersionRequest, KeyId=k["KeyId"], KeyVersionId=v2["KeyVersionId"])["KeyVersion"]["KeyId"] == k["KeyId"]
+    missing = kms.error(DescribeKeyVersionRequest, KeyId=k["KeyId"], KeyVersionId="00000000-0000-4000-8000-000000000000")
+    assert missing == (404, "Forbidden.KeyVersionNotFound")
+    assert kms.error(UpdateRotationPolicyRequest, KeyId=k["KeyId"], EnableAutomaticRotation=True, RotationInterval="1d") == (
+        400,
+        "InvalidParameter",
+    )
+    kms(UpdateRotationPolicyRequest, KeyId=k["KeyId"], EnableAutomaticRotation=True, RotationInterval="7d")
+    meta = kms(DescribeKeyRequest, KeyId=k["KeyId"])["KeyMetadata"]
+    assert meta["AutomaticRotation"] == "Enabled" and meta["RotationInterval"] == "604800s"
+
+
+def test_signature_and_access_key_errors(server, kms):
+    assert kms(DescribeRegionsRequest)["Regions"]["Region"] == [{"RegionId": REGION}]
+    bad = Kms(server.kms_endpoint, secret="wrong-secret")
+    # The server answers SignatureDoesNotMatch with its string to sign; the SDK
+    # compares it with its own and, when they agree, reports a wrong secret.
+    assert bad.error(ListKeysRequest) == (400, "InvalidAccessKeySecret")
+    unknown = Kms(server.kms_endpoint, key_id="LTAInosuchkey")
+    assert unknown.error(ListKeysRequest) == (404, "InvalidAccessKeyId.NotFound")
+
+
+# ----------------------------------------------------------------- SSE-KMS via oss2
+
+SSE = "x-oss-server-side-encryption"
+SSE_KEY = "x-oss-server-side-encryption-key-id"
+SSE_DATA = "x-oss-server-side-data-encryption"
+
+
+def test_sse_kms_default_key_named_key_and_sm4(kms, bucket):
+    data = os.urandom(200 * 1024 + 5)
+    r1 = bucket.put_object("default-1", data, headers={SSE: "KMS"})
+    r2 = bucket.put_object("default-2", b"x", headers={SSE: "KMS"})
+    default_id = kms(DescribeKeyRequest, KeyId="alias/acs/oss")["KeyMetadata"]["KeyId"]
+    assert r1.headers[SSE] == "KMS" and r1.headers[SSE_KEY] == default_id
+    assert r2.headers[SSE_KEY] == default_id
+    assert SSE_DATA not in r1.headers
+    g = bucket.get_object("default-1")
+    assert g.read() == data and g.headers[SSE_KEY] == default_id
+
+    named = kms(CreateKeyRequest)["KeyMetadata"]["KeyId"]
+    kms(CreateAliasRequest, AliasName="alias/oss-named", KeyId=named)
+    r3 = bucket.put_object("named", data, headers={SSE: "KMS", SSE_KEY: "alias/oss-named", SSE_DATA: "SM4"})
+    assert (r3.headers[SSE], r3.headers[SSE_KEY], r3.headers[SSE_DATA]) == ("KMS", named, "SM4")
+    h = bucket.head_object("named")
+    assert h.headers[SSE_KEY] == named and h.headers[SSE_DATA] == "SM4"
+    assert bucket.get_object("named", byte_range=(65530, 65545)).read() == data[65530:65546]
+
+    # Disable → GET and PUT fail with the spec's errors; enable → both work.
+    kms(DisableKeyRequest, KeyId=named)
+    with pytest.raises(oss2.exceptions.ServerError) as e:
+        bucket.get_object("named")
+    assert (e.value.status, e.value.code) == (409, "KeyDisabled")
+    with pytest.raises(oss2.exceptions.ServerError) as e:
+        bucket.put_object("named-2", b"x", headers={SSE: "KMS", SSE_KEY: named})
+    assert (e.value.status, e.value.code) == (409, "KeyDisabled")
+    assert not bucket.object_exists("named-2")
+    kms(EnableKeyRequest, KeyId=named)
+    assert bucket.get_object("named").read() == data
+
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        bucket.put_object("missing", b"x", headers={SSE: "KMS", SSE_KEY: "no-such-key"})
+    assert not bucket.object_exists("missing")
+
+
+def test_sse_kms_bucket_default_multipart_append_copy(kms, bucket):
+    named = kms(CreateKeyRequest)["KeyMetadata"]["KeyId"]
+    bucket.put_bucket_encryption(oss2.models.ServerSideEncryptionRule(sse_algorithm="KMS", kms_master_keyid=named))
+    r = bucket.put_object("by-default", b"hello")
+    assert r.headers[SSE_KEY] == named
+    up = bucket.init_multipart_upload("mp", headers={SSE: "KMS", SSE_DATA: "SM4"})
+    assert up.headers[SSE] == "KMS" and up.headers[SSE_DATA] == "SM4"
+    parts = []
+    chunks = [os.urandom(102400), os.urandom(777)]
+    for i, c in enumerate(chunks, 1):
+        pr = bucket.upload_part("mp", up.upload_id, i, c)
+        assert pr.headers[SSE_KEY] == up.headers[SSE_KEY]
+        parts.append(oss2.models.PartInfo(i, pr.etag))
+    done = bucket.complete_multipart_upload("mp", up.upload_id, parts)
+    assert done.headers[SSE_DATA] == "SM4"
+    assert bucket.get_object("mp").read() == b"".join(chunks)
+    a1 = bucket.append_object("app", 0, b"123", headers={SSE: "KMS"})
+    a2 = bucket.append_object("app", 3, b"456")
+    assert a1.headers[SSE_KEY] == a2.headers[SSE_KEY]
+    assert bucket.get_object("app").read() == b"123456"
+    bucket.copy_object(bucket.bucket_name, "mp", "mp-copy", headers={SSE: "AES256"})
+    h = bucket.head_object("mp-copy")
+    assert h.headers[SSE] == "AES256" and SSE_KEY not in h.headers
+    assert bucket.get_object("mp-copy").read() == b"".join(chunks)
+
+
+def test_kms_deletion_makes_objects_unreadable_forever_and_calls_are_metered(tmp_path):
+    srv = ArcaServer(tmp_path / "kms-del", extra_config={"kms_day_secs": 1})
+    srv.start()
+    try:
+        kms = Kms(srv.kms_endpoint)
+        b = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, unique_bucket_name("kmsdel"))
+        b.create_bucket()
+        k = kms(CreateKeyRequest)["KeyMetadata"]["KeyId"]
+        for i in range(3):
+            b.put_object("o%d" % i, b"data %d" % i, headers={SSE: "KMS", SSE_KEY: k})
+        for i in range(2):
+            assert b.get_object("o%d" % i).read() == b"data %d" % i
+        kms(ScheduleKeyDeletionRequest, KeyId=k, PendingWindowInDays=7)
+        with pytest.raises(oss2.exceptions.ServerError) as e:
+            b.get_object("o0")
+        assert e.value.code == "KeyPendingDeletion"
+        time.sleep(7.5)  # the window: 7 "days" of one second each
+        with pytest.raises(oss2.exceptions.AccessDenied) as e:
+            b.get_object("o0")
+        assert "deleted" in e.value.message
+        assert kms.error(DescribeKeyRequest, KeyId=k) == (404, "Forbidden.KeyNotFound")
+        # A scripted scenario's calls, as the KMS counted them (GenerateDataKey per put, Decrypt per get).
+        db = sqlite3.connect(str(srv.data_dir / "meta.sqlite"))
+        counts = dict(db.execute("SELECT action, count FROM kms_usage WHERE key_id = ?", (k,)).fetchall())
+        db.close()
+        assert counts.get("GenerateDataKey") == 3
+        assert counts.get("Decrypt") == 2
+        assert counts.get("CreateKey") == 1
+    finally:
+        srv.stop()
