@@ -295,3 +295,75 @@ def test_kms_deletion_makes_objects_unreadable_forever_and_calls_are_metered(tmp
         assert counts.get("CreateKey") == 1
     finally:
         srv.stop()
+
+
+# ----------------------------------------------------------------- BYOK
+
+from aliyunsdkkms.request.v20160120 import (  # noqa: E402
+    DeleteKeyMaterialRequest,
+    GetParametersForImportRequest,
+    ImportKeyMaterialRequest,
+)
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
+
+
+def _wrap(public_key_b64, material, algorithm):
+    pub = serialization.load_der_public_key(base64.b64decode(public_key_b64))
+    if algorithm == "RSAES_PKCS1_V1_5":
+        pad = padding.PKCS1v15()
+    else:
+        h = hashes.SHA1() if algorithm == "RSAES_OAEP_SHA_1" else hashes.SHA256()
+        pad = padding.OAEP(mgf=padding.MGF1(algorithm=h), algorithm=h, label=None)
+    return base64.b64encode(pub.encrypt(material, pad)).decode()
+
+
+def _import(kms, key_id, material, algorithm="RSAES_OAEP_SHA_256"):
+    params = kms(GetParametersForImportRequest, KeyId=key_id, WrappingKeySpec="RSA_2048", WrappingAlgorithm=algorithm)
+    assert params["KeyId"] == key_id and params["TokenExpireTime"].endswith("Z")
+    kms(
+        ImportKeyMaterialRequest,
+        KeyId=key_id,
+        EncryptedKeyMaterial=_wrap(params["PublicKey"], material, algorithm),
+        ImportToken=params["ImportToken"],
+    )
+    return params
+
+
+@pytest.mark.parametrize("algorithm", ["RSAES_OAEP_SHA_256", "RSAES_OAEP_SHA_1", "RSAES_PKCS1_V1_5"])
+def test_byok_import_encrypt_delete_reimport(kms, bucket, algorithm):
+    k = kms(CreateKeyRequest, Origin="EXTERNAL")["KeyMetadata"]
+    assert (k["Origin"], k["KeyState"]) == ("EXTERNAL", "PendingImport")
+    assert kms.error(GenerateDataKeyRequest, KeyId=k["KeyId"]) == (409, "Rejected.PendingImport")
+    normal = kms(CreateKeyRequest)["KeyMetadata"]["KeyId"]
+    assert kms.error(GetParametersForImportRequest, KeyId=normal, WrappingKeySpec="RSA_2048", WrappingAlgorithm=algorithm) == (
+        400,
+        "Unsupported.Origin",
+    )
+    material = os.urandom(32)
+    params = _import(kms, k["KeyId"], material, algorithm)
+    assert kms(DescribeKeyRequest, KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+    data = os.urandom(70_000)
+    bucket.put_object("byok", data, headers={SSE: "KMS", SSE_KEY: k["KeyId"]})
+    assert bucket.get_object("byok").read() == data
+
+    kms(DeleteKeyMaterialRequest, KeyId=k["KeyId"])
+    assert kms(DescribeKeyRequest, KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
+    with pytest.raises(oss2.exceptions.ServerError) as e:
+        bucket.get_object("byok")
+    assert e.value.status == 409
+
+    # Other material is refused; the same material brings the object back.
+    other = kms(GetParametersForImportRequest, KeyId=k["KeyId"], WrappingKeySpec="RSA_2048", WrappingAlgorithm=algorithm)
+    with pytest.raises(ServerException) as e:
+        kms(ImportKeyMaterialRequest, KeyId=k["KeyId"], ImportToken=other["ImportToken"],
+            EncryptedKeyMaterial=_wrap(other["PublicKey"], os.urandom(32), algorithm))
+    assert e.value.get_error_code() == "InvalidKeyMaterial"
+    with pytest.raises(ServerException) as e:
+        kms(ImportKeyMaterialRequest, KeyId=k["KeyId"], ImportToken=base64.b64encode(b"nope").decode(),
+            EncryptedKeyMaterial=_wrap(other["PublicKey"], material, algorithm))
+    assert e.value.get_error_code() == "InvalidImportToken"
+    kms(ImportKeyMaterialRequest, KeyId=k["KeyId"], ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=_wrap(params["PublicKey"], material, algorithm))
+    assert bucket.get_object("byok").read() == data

@@ -69,6 +69,9 @@ impl From<KmsError> for ApiError {
             KmsError::AliasAlreadyExists => ApiError::new(S::BAD_REQUEST, "AliasAlreadyExists", msg),
             KmsError::UnsupportedOrigin => ApiError::new(S::BAD_REQUEST, "Unsupported.Origin", msg),
             KmsError::UnsupportedOperation => ApiError::new(S::BAD_REQUEST, "Rejected.UnsupportedOperation", msg),
+            KmsError::InvalidKeyMaterial => ApiError::new(S::BAD_REQUEST, "InvalidKeyMaterial", msg),
+            KmsError::InvalidImportToken => ApiError::new(S::BAD_REQUEST, "InvalidImportToken", msg),
+            KmsError::ExpiredImportToken => ApiError::new(S::BAD_REQUEST, "ExpiredImportToken", msg),
             KmsError::Unseal(_) | KmsError::Meta(_) => ApiError::internal(msg),
         }
     }
@@ -350,6 +353,32 @@ pub async fn dispatch(kms: &Kms, ctx: &KmsContext, action: &str, p: &Params<'_>)
                 .await?;
             json!({ "KeyId": key_id, "KeyVersionId": version_id, "CiphertextBlob": B64.encode(out),
                     "SourceKeyId": d.key_id, "SourceKeyVersionId": d.version_id })
+        }
+        "GetParametersForImport" => {
+            let r = kms
+                .get_parameters_for_import(
+                    ctx,
+                    p.need("KeyId")?,
+                    p.need("WrappingKeySpec")?,
+                    p.need("WrappingAlgorithm")?,
+                )
+                .await?;
+            json!({ "KeyId": r.key_id, "ImportToken": r.token, "PublicKey": B64.encode(&r.public_key_der),
+                    "TokenExpireTime": iso(r.expires) })
+        }
+        "ImportKeyMaterial" => {
+            let material =
+                B64.decode(p.need("EncryptedKeyMaterial")?).map_err(|_| ApiError::invalid("EncryptedKeyMaterial"))?;
+            let expire = match p.get("KeyMaterialExpireUnix").filter(|v| !v.is_empty()) {
+                None => None,
+                Some(v) => Some(v.parse::<i64>().map_err(|_| ApiError::invalid("KeyMaterialExpireUnix"))?),
+            };
+            kms.import_key_material(ctx, p.need("KeyId")?, &material, p.need("ImportToken")?, expire).await?;
+            json!({})
+        }
+        "DeleteKeyMaterial" => {
+            kms.delete_key_material(ctx, p.need("KeyId")?).await?;
+            json!({})
         }
         "DescribeRegions" => {
             json!({ "Regions": { "Region": [{ "RegionId": ctx.region }] } })

@@ -550,3 +550,165 @@ fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// What GetParametersForImport returns.
+pub struct ImportParams {
+    /// Key id.
+    pub key_id: String,
+    /// Opaque token (base64).
+    pub token: String,
+    /// The wrapping public key, DER SubjectPublicKeyInfo.
+    pub public_key_der: Vec<u8>,
+    /// Token expiry (24 hours).
+    pub expires: i64,
+}
+
+const IMPORT_TOKEN_SECS: i64 = 24 * 3600;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ImportToken {
+    key_id: String,
+    algorithm: String,
+    sealed_private_key: String,
+    expires: i64,
+}
+
+fn token_setting(token_id: &str) -> String {
+    format!("kms-import/{token_id}")
+}
+
+impl Kms {
+    /// GetParametersForImport: an RSA-2048 wrapping key and a token, valid
+    /// 24 hours, bound to the key and the wrapping algorithm.
+    pub async fn get_parameters_for_import(
+        &self,
+        ctx: &KmsContext,
+        key_ref: &str,
+        wrapping_spec: &str,
+        algorithm: &str,
+    ) -> Result<ImportParams, KmsError> {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::rsa::{KeySize, PrivateDecryptingKey};
+        let cmk = self.resolve(ctx, key_ref).await?;
+        if cmk.origin != "EXTERNAL" {
+            return Err(KmsError::UnsupportedOrigin);
+        }
+        if wrapping_spec != "RSA_2048" {
+            return Err(KmsError::InvalidParameter("WrappingKeySpec".into()));
+        }
+        if !["RSAES_PKCS1_V1_5", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"].contains(&algorithm) {
+            return Err(KmsError::InvalidParameter("WrappingAlgorithm".into()));
+        }
+        let private = PrivateDecryptingKey::generate(KeySize::Rsa2048).map_err(|_| KmsError::Unseal("rsa".into()))?;
+        let pkcs8 = Zeroizing::new(private.as_der().map_err(|_| KmsError::Unseal("rsa".into()))?.as_ref().to_vec());
+        let public_key_der =
+            private.public_key().as_der().map_err(|_| KmsError::Unseal("rsa".into()))?.as_ref().to_vec();
+        let token_id = new_uuid();
+        let expires = now() + IMPORT_TOKEN_SECS;
+        let record = ImportToken {
+            key_id: cmk.key_id.clone(),
+            algorithm: algorithm.to_owned(),
+            sealed_private_key: hex::encode(self.keys.seal(token_setting(&token_id).as_bytes(), &pkcs8)?),
+            expires,
+        };
+        let json = serde_json::to_string(&record).map_err(|e| KmsError::Unseal(e.to_string()))?;
+        self.meta.put_setting(&token_setting(&token_id), &json).await?;
+        self.count(ctx, &cmk.key_id, "GetParametersForImport").await?;
+        Ok(ImportParams { key_id: cmk.key_id, token: base64_encode(token_id.as_bytes()), public_key_der, expires })
+    }
+
+    /// ImportKeyMaterial: unwraps the material with the token's private key;
+    /// a key only ever accepts the same material again.
+    pub async fn import_key_material(
+        &self,
+        ctx: &KmsContext,
+        key_ref: &str,
+        encrypted_material: &[u8],
+        token: &str,
+        expire_unix: Option<i64>,
+    ) -> Result<Cmk, KmsError> {
+        use aws_lc_rs::rsa::{
+            OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, Pkcs1PrivateDecryptingKey,
+            PrivateDecryptingKey,
+        };
+        use base64::Engine as _;
+        let mut cmk = self.resolve(ctx, key_ref).await?;
+        if cmk.origin != "EXTERNAL" {
+            return Err(KmsError::UnsupportedOrigin);
+        }
+        if cmk.state == PENDING_DELETION {
+            return Err(KmsError::StateModifiedFailed);
+        }
+        if expire_unix.is_some_and(|t| t != 0 && t <= now()) {
+            return Err(KmsError::InvalidParameter("KeyMaterialExpireUnix".into()));
+        }
+        let token_id = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or(KmsError::InvalidImportToken)?;
+        let json = self.meta.get_setting(&token_setting(&token_id)).await?.ok_or(KmsError::InvalidImportToken)?;
+        let record: ImportToken = serde_json::from_str(&json).map_err(|_| KmsError::InvalidImportToken)?;
+        if record.key_id != cmk.key_id {
+            return Err(KmsError::InvalidImportToken);
+        }
+        if now() > record.expires {
+            return Err(KmsError::ExpiredImportToken);
+        }
+        let sealed = hex::decode(&record.sealed_private_key).map_err(|_| KmsError::InvalidImportToken)?;
+        let pkcs8 = self.keys.unseal(token_setting(&token_id).as_bytes(), &sealed)?;
+        let private = PrivateDecryptingKey::from_pkcs8(&pkcs8).map_err(|_| KmsError::InvalidImportToken)?;
+        let mut out = Zeroizing::new(vec![0u8; 512]);
+        let material: &[u8] = match record.algorithm.as_str() {
+            "RSAES_PKCS1_V1_5" => Pkcs1PrivateDecryptingKey::new(private)
+                .map_err(|_| KmsError::InvalidImportToken)?
+                .decrypt(encrypted_material, &mut out)
+                .map_err(|_| KmsError::InvalidKeyMaterial)?,
+            alg => {
+                let oaep = if alg == "RSAES_OAEP_SHA_1" { &OAEP_SHA1_MGF1SHA1 } else { &OAEP_SHA256_MGF1SHA256 };
+                OaepPrivateDecryptingKey::new(private)
+                    .map_err(|_| KmsError::InvalidImportToken)?
+                    .decrypt(oaep, encrypted_material, &mut out, None)
+                    .map_err(|_| KmsError::InvalidKeyMaterial)?
+            }
+        };
+        let suite = spec_suite(&cmk.spec)?;
+        let key = DataKey::from_bytes(suite, material).map_err(|_| KmsError::InvalidKeyMaterial)?;
+        let fingerprint = self.keys.fingerprint(key.expose());
+        if cmk.material_fingerprint.as_ref().is_some_and(|f| *f != fingerprint) {
+            return Err(KmsError::InvalidKeyMaterial);
+        }
+        self.keys.forget(&cmk.key_id);
+        if cmk.versions.is_empty() {
+            self.add_version(&mut cmk, Some(key)).await?;
+        } else {
+            // The same material again: version 1 comes back, so what it protected reads again.
+            self.meta.delete_key_versions(&cmk.key_id).await?;
+            self.keys.add_version_with(&cmk.key_id, key, 1).await?;
+        }
+        cmk.material_fingerprint = Some(fingerprint);
+        cmk.material_expire = expire_unix.filter(|t| *t != 0);
+        cmk.state = ENABLED.into();
+        self.meta.put_cmk(cmk.clone()).await?;
+        self.count(ctx, &cmk.key_id, "ImportKeyMaterial").await?;
+        Ok(cmk)
+    }
+
+    /// DeleteKeyMaterial: the imported material is gone (what it protects is
+    /// unreadable until the same material is imported again).
+    pub async fn delete_key_material(&self, ctx: &KmsContext, key_ref: &str) -> Result<Cmk, KmsError> {
+        let mut cmk = self.resolve(ctx, key_ref).await?;
+        if cmk.origin != "EXTERNAL" {
+            return Err(KmsError::UnsupportedOrigin);
+        }
+        self.meta.delete_key_versions(&cmk.key_id).await?;
+        self.keys.forget(&cmk.key_id);
+        if cmk.state != PENDING_DELETION {
+            cmk.state = PENDING_IMPORT.into();
+        }
+        cmk.material_expire = None;
+        self.meta.put_cmk(cmk.clone()).await?;
+        self.count(ctx, &cmk.key_id, "DeleteKeyMaterial").await?;
+        Ok(cmk)
+    }
+}

@@ -21,7 +21,8 @@ mod cmk;
 
 pub use cmk::{DISABLED, ENABLED, PENDING_DELETION, PENDING_IMPORT};
 pub use cmk::{
-    Decrypted, GeneratedKey, Kms, KmsContext, MAX_ROTATION_SECS, MIN_ROTATION_SECS, NewKey, OSS_ALIAS, context_digest,
+    Decrypted, GeneratedKey, ImportParams, Kms, KmsContext, MAX_ROTATION_SECS, MIN_ROTATION_SECS, NewKey, OSS_ALIAS,
+    context_digest,
 };
 
 use arca_crypto::{DataKey, Suite, seal_with_root, unseal_with_root};
@@ -69,6 +70,15 @@ pub enum KmsError {
     /// Not supported for this key (e.g. deleting a service key).
     #[error("Unsupported operation.")]
     UnsupportedOperation,
+    /// Imported material that is malformed or differs from the key's.
+    #[error("key material is invalid.")]
+    InvalidKeyMaterial,
+    /// An import token that is unknown or for another key.
+    #[error("import token is invalid.")]
+    InvalidImportToken,
+    /// An import token past its 24 hours.
+    #[error("import token is expired.")]
+    ExpiredImportToken,
 }
 
 /// A master key version, by name.
@@ -187,6 +197,32 @@ impl KeyManager {
                 theirs.iter().find(|v| v.version == version).ok_or_else(|| KmsError::NotFound(key_id.to_owned()))?;
             Ok((v.version, v.created))
         }
+    }
+
+    /// Drops every cached unsealed version of a key (its material was deleted).
+    pub fn forget(&self, key_id: &str) {
+        self.unsealed.lock().expect("lock").retain(|(k, _), _| k != key_id);
+        self.current.lock().expect("lock").remove(key_id);
+    }
+
+    /// A keyed fingerprint of secret material (HMAC-SHA256 under a key
+    /// derived from the root key), so equality can be checked later without
+    /// keeping the material.
+    pub fn fingerprint(&self, material: &[u8]) -> String {
+        let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.root.expose());
+        let tag = aws_lc_rs::hmac::sign(&k, &[b"arca/v1/fingerprint".as_slice(), material].concat());
+        hex::encode(tag.as_ref())
+    }
+
+    /// Seals bytes under the root key with a label.
+    pub fn seal(&self, label: &[u8], data: &[u8]) -> Result<Vec<u8>, KmsError> {
+        seal_with_root(&self.root, label, data).map_err(|_| KmsError::Unseal("sealing".into()))
+    }
+
+    /// Opens what [`KeyManager::seal`] sealed.
+    pub fn unseal(&self, label: &[u8], sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, KmsError> {
+        unseal_with_root(&self.root, label, sealed)
+            .map_err(|_| KmsError::Unseal(String::from_utf8_lossy(label).into_owned()))
     }
 
     /// A specific version (to unwrap what it wrapped).

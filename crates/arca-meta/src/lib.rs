@@ -91,6 +91,8 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Every version of a master key, ascending.
     async fn key_versions(&self, key_id: &str) -> Result<Vec<KeyVersion>, MetaError>;
+    /// Deletes every version of a key (imported material deleted; the key stays).
+    async fn delete_key_versions(&self, key_id: &str) -> Result<(), MetaError>;
     /// Adds a key version; `false` if that version exists already (another
     /// node rotated first).
     async fn add_key_version(&self, version: KeyVersion) -> Result<bool, MetaError>;

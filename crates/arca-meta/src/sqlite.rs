@@ -253,6 +253,15 @@ impl MetaStore for Sqlite {
         .await
     }
 
+    async fn delete_key_versions(&self, key_id: &str) -> Result<(), MetaError> {
+        let key_id = key_id.to_owned();
+        self.run(move |c| {
+            c.execute("DELETE FROM key_versions WHERE key_id = ?1", [key_id]).map_err(engine)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn add_key_version(&self, v: KeyVersion) -> Result<bool, MetaError> {
         self.run(move |c| {
             let n = c
