@@ -367,3 +367,55 @@ def test_byok_import_encrypt_delete_reimport(kms, bucket, algorithm):
     kms(ImportKeyMaterialRequest, KeyId=k["KeyId"], ImportToken=params["ImportToken"],
         EncryptedKeyMaterial=_wrap(params["PublicKey"], material, algorithm))
     assert bucket.get_object("byok").read() == data
+
+
+# ----------------------------------------------------------------- arca kms CLI
+
+import subprocess  # noqa: E402
+
+from arca_testlib import ARCA_BIN  # noqa: E402
+
+
+def test_kms_cli_manages_the_keys_the_server_uses(tmp_path):
+    srv = ArcaServer(tmp_path / "kms-cli")
+    srv.start()
+    try:
+
+        def cli(*args):
+            out = subprocess.run([str(ARCA_BIN), "kms", "--config", str(srv.config_path), *args], capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            return out.stdout
+
+        key_id = cli("create", "--alias", "alias/cli-key", "--description", "from the CLI").strip()
+        assert len(key_id) == 36
+        assert "alias/cli-key" in cli("list")
+        b = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, unique_bucket_name("kmscli"))
+        b.create_bucket()
+        r = b.put_object("o", b"payload", headers={SSE: "KMS", SSE_KEY: "alias/cli-key"})
+        assert r.headers[SSE_KEY] == key_id
+        cli("disable", key_id)
+        with pytest.raises(oss2.exceptions.ServerError) as e:
+            b.get_object("o")
+        assert e.value.code == "KeyDisabled"
+        cli("enable", "alias/cli-key")
+        assert b.get_object("o").read() == b"payload"
+        new_version = cli("rotate", key_id).strip()
+        assert new_version in cli("describe", key_id)
+        assert b.get_object("o").read() == b"payload"
+        cli("rotation-policy", key_id, "--days", "30")
+        assert "rotation=30d" in cli("describe", key_id)
+
+        external = cli("create", "--origin", "EXTERNAL").strip()
+        material = tmp_path / "material.bin"
+        material.write_bytes(os.urandom(32))
+        assert "imported" in cli("import", external, str(material))
+        r = b.put_object("ext", b"external", headers={SSE: "KMS", SSE_KEY: external})
+        assert b.get_object("ext").read() == b"external"
+
+        usage = cli("usage")
+        line = [l for l in usage.splitlines() if l.startswith(key_id) and " GenerateDataKey " in l]
+        assert line and line[0].split()[-1] == "1"
+        decrypts = [l for l in usage.splitlines() if l.startswith(key_id) and " Decrypt " in l]
+        assert decrypts and decrypts[0].split()[-1] == "2"
+    finally:
+        srv.stop()

@@ -1,6 +1,7 @@
 //! `arca`: the encrypted object store that speaks the Alibaba Cloud OSS API.
 
 mod config;
+mod kms_cli;
 mod rootkey;
 
 use std::collections::HashMap;
@@ -52,6 +53,20 @@ enum Command {
         #[arg(long, env = "ARCA_KMS_LISTEN")]
         kms_listen: Option<String>,
     },
+    /// Manage the built-in KMS of a data dir (keys, aliases, rotation, deletion, import, usage).
+    Kms {
+        /// TOML configuration file.
+        #[arg(long, env = "ARCA_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory.
+        #[arg(long, env = "ARCA_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Region of the keys.
+        #[arg(long, env = "ARCA_REGION")]
+        region: Option<String>,
+        #[command(subcommand)]
+        command: kms_cli::KmsCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +76,11 @@ fn main() -> anyhow::Result<()> {
             let cfg = Config::load(config.as_deref(), Overrides { data_dir, listen, region, domain, kms_listen })?;
             init_logging(&cfg.log);
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
+        }
+        Command::Kms { config, data_dir, region, command } => {
+            let cfg = Config::load(config.as_deref(), Overrides { data_dir, region, ..Default::default() })?;
+            init_logging("warn");
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(kms_cli::run(cfg, command))
         }
     }
 }
