@@ -419,3 +419,45 @@ def test_kms_cli_manages_the_keys_the_server_uses(tmp_path):
         assert decrypts and decrypts[0].split()[-1] == "2"
     finally:
         srv.stop()
+
+
+# ----------------------------------------------------------------- the new SDK (alibabacloud_kms20160120)
+
+
+@pytest.mark.parametrize("signature_algorithm", [None, "v2"])
+def test_new_sdk_with_acs3_and_rpc_signatures(server, signature_algorithm):
+    from alibabacloud_kms20160120 import models
+    from alibabacloud_kms20160120.client import Client
+    from alibabacloud_tea_openapi import models as open_api_models
+
+    host = server.kms_endpoint.split("//", 1)[1]
+    config = open_api_models.Config(
+        access_key_id=ACCESS_KEY_ID,
+        access_key_secret=ACCESS_KEY_SECRET,
+        endpoint=host,
+        protocol="http",
+        region_id=REGION,
+    )
+    if signature_algorithm:
+        config.signature_algorithm = signature_algorithm
+    client = Client(config)
+    key = client.create_key(models.CreateKeyRequest(description="new sdk", key_spec="Aliyun_SM4")).body.key_metadata
+    assert key.key_spec == "Aliyun_SM4" and key.key_state == "Enabled"
+    client.create_alias(models.CreateAliasRequest(alias_name="alias/new-sdk-%s" % (signature_algorithm or "v3"), key_id=key.key_id))
+    g = client.generate_data_key(
+        models.GenerateDataKeyRequest(key_id=key.key_id, number_of_bytes=16, encryption_context={"app": "test", "n": "1"})
+    ).body
+    assert len(base64.b64decode(g.plaintext)) == 16
+    d = client.decrypt(models.DecryptRequest(ciphertext_blob=g.ciphertext_blob, encryption_context={"n": "1", "app": "test"})).body
+    assert d.plaintext == g.plaintext and d.key_id == key.key_id
+    listed = client.list_keys(models.ListKeysRequest(page_size=100)).body
+    assert key.key_id in [k.key_id for k in listed.keys.key]
+    client.disable_key(models.DisableKeyRequest(key_id=key.key_id))
+    with pytest.raises(Exception) as e:
+        client.encrypt(models.EncryptRequest(key_id=key.key_id, plaintext="eA=="))
+    assert "Rejected.Disabled" in str(e.value)
+    bad = Client(open_api_models.Config(access_key_id=ACCESS_KEY_ID, access_key_secret="wrong", endpoint=host,
+                                        protocol="http", region_id=REGION))
+    with pytest.raises(Exception) as e:
+        bad.list_keys(models.ListKeysRequest())
+    assert "SignatureDoesNotMatch" in str(e.value) or "InvalidAccessKeySecret" in str(e.value)

@@ -140,6 +140,17 @@ impl KmsApiServer {
         if !body.is_empty() {
             params.extend(parse_pairs(std::str::from_utf8(&body).unwrap_or("")));
         }
+        let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let v3 = header("authorization").filter(|a| a.starts_with("ACS3-HMAC-SHA256 "));
+        if v3.is_some() {
+            // V3 carries the action and version in headers.
+            for (name, param) in [("x-acs-action", "Action"), ("x-acs-version", "Version")] {
+                if let Some(v) = header(name) {
+                    params.retain(|(k, _)| k != param);
+                    params.push((param.to_owned(), v));
+                }
+            }
+        }
         let action = params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone()).unwrap_or_default();
         let fail = |e: ApiError| (action.clone(), e);
         if params
@@ -152,7 +163,13 @@ impl KmsApiServer {
         {
             return Err(fail(ApiError::invalid("a parameter given twice")));
         }
-        let account = self.authenticate(parts.method.as_str(), &params).await.map_err(fail)?;
+        let account = match &v3 {
+            Some(authz) => {
+                let query = parse_pairs(parts.uri.query().unwrap_or(""));
+                self.authenticate_v3(parts.method.as_str(), authz, &query, &parts.headers, &body).await.map_err(fail)?
+            }
+            None => self.authenticate(parts.method.as_str(), &params).await.map_err(fail)?,
+        };
         let region = self.region_of(parts.headers.get("host").and_then(|h| h.to_str().ok()));
         let ctx = KmsContext { account, region };
         let p = Params(&params);
@@ -174,6 +191,117 @@ impl KmsApiServer {
         self.cfg.default_region.clone()
     }
 
+    async fn account_of(&self, id: &str) -> Result<arca_meta::AccessKey, ApiError> {
+        let key = self.meta.get_access_key(id).await.map_err(|e| ApiError::internal(e.to_string()))?;
+        let key = key.ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+        })?;
+        if !key.enabled {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "Forbidden.AccessKey", "This AccessKey is not enabled."));
+        }
+        Ok(key)
+    }
+
+    fn check_nonce(&self, id: &str, nonce: &str) -> Result<(), ApiError> {
+        let mut seen = self.nonces.lock().expect("lock");
+        if seen.len() > 100_000 {
+            let horizon = now() - 2 * MAX_SKEW_SECS;
+            seen.retain(|_, t| *t > horizon);
+        }
+        if seen.insert(format!("{id}/{nonce}"), now()).is_some() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "SignatureNonceUsed",
+                "Specified signature nonce was used already.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `ACS3-HMAC-SHA256` (the new SDKs' default).
+    async fn authenticate_v3(
+        &self,
+        method: &str,
+        authz: &str,
+        query: &[(String, String)],
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<String, ApiError> {
+        let rest = authz.trim_start_matches("ACS3-HMAC-SHA256 ");
+        let field = |name: &str| {
+            rest.split(',')
+                .filter_map(|f| f.trim().split_once('='))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        let incomplete = || {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "IncompleteSignature",
+                "The request signature does not conform to Alibaba Cloud standards.",
+            )
+        };
+        let id = field("Credential").ok_or_else(incomplete)?;
+        let signed = field("SignedHeaders").ok_or_else(incomplete)?;
+        let provided = field("Signature").ok_or_else(incomplete)?;
+        let key = self.account_of(&id).await?;
+        let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let date = h("x-acs-date");
+        let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        let t = time::PrimitiveDateTime::parse(&date, fmt)
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "IllegalTimestamp",
+                    "The input parameter \"x-acs-date\" is not valid.",
+                )
+            })?
+            .assume_utc()
+            .unix_timestamp();
+        if (now() - t).abs() > MAX_SKEW_SECS {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidTimeStamp.Expired",
+                "Specified time stamp or date value is expired.",
+            ));
+        }
+        let body_hash = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body).as_ref());
+        let claimed = h("x-acs-content-sha256");
+        if !claimed.is_empty() && !claimed.eq_ignore_ascii_case(&body_hash) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "SignatureDoesNotMatch",
+                "x-acs-content-sha256 does not match the body.",
+            ));
+        }
+        let mut names: Vec<String> =
+            signed.split(';').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
+        names.sort();
+        let signed_headers: Vec<(String, String)> = names
+            .iter()
+            .map(|n| {
+                let mut values: Vec<&str> =
+                    headers.get_all(n.as_str()).iter().filter_map(|v| v.to_str().ok()).map(str::trim).collect();
+                values.sort_unstable();
+                (n.clone(), values.join(","))
+            })
+            .collect();
+        let sts = sign::v3_string_to_sign(method, query, &signed_headers, &body_hash);
+        let expected = sign::v3_signature(&key.secret, &sts);
+        if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), provided.as_bytes()).is_err() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "SignatureDoesNotMatch",
+                format!("Specified signature is not matched with our calculation. server string to sign is:{sts}"),
+            ));
+        }
+        let nonce = h("x-acs-signature-nonce");
+        if !nonce.is_empty() {
+            self.check_nonce(&id, &nonce)?;
+        }
+        Ok(key.account_id)
+    }
+
     async fn authenticate(&self, method: &str, params: &[(String, String)]) -> Result<String, ApiError> {
         let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let id = get("AccessKeyId").ok_or_else(|| ApiError::missing("AccessKeyId"))?;
@@ -184,13 +312,7 @@ impl KmsApiServer {
         if get("SignatureVersion") != Some("1.0") {
             return Err(ApiError::invalid("SignatureVersion"));
         }
-        let key = self.meta.get_access_key(id).await.map_err(|e| ApiError::internal(e.to_string()))?;
-        let key = key.ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
-        })?;
-        if !key.enabled {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "Forbidden.AccessKey", "This AccessKey is not enabled."));
-        }
+        let key = self.account_of(id).await?;
         let ts = get("Timestamp").ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -227,18 +349,7 @@ impl KmsApiServer {
             ));
         }
         if let Some(nonce) = get("SignatureNonce") {
-            let mut seen = self.nonces.lock().expect("lock");
-            if seen.len() > 100_000 {
-                let horizon = now() - 2 * MAX_SKEW_SECS;
-                seen.retain(|_, t| *t > horizon);
-            }
-            if seen.insert(format!("{id}/{nonce}"), now()).is_some() {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "SignatureNonceUsed",
-                    "Specified signature nonce was used already.",
-                ));
-            }
+            self.check_nonce(id, nonce)?;
         }
         Ok(key.account_id)
     }
