@@ -33,6 +33,30 @@ pub fn signature(secret: &str, string_to_sign: &str) -> String {
     B64.encode(hmac::sign(&key, string_to_sign.as_bytes()).as_ref())
 }
 
+/// The V3 (`ACS3-HMAC-SHA256`) string to sign (spec A4.4). `headers` are the
+/// signed headers as (lower-case name, value), already in `SignedHeaders` order.
+pub fn v3_string_to_sign(
+    method: &str,
+    query: &[(String, String)],
+    headers: &[(String, String)],
+    body_sha256: &str,
+) -> String {
+    let mut q: Vec<(String, String)> = query.iter().map(|(k, v)| (enc(k), enc(v))).collect();
+    q.sort();
+    let canonical_query = q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let canonical_headers: String = headers.iter().map(|(n, v)| format!("{n}:{}\n", v.trim())).collect();
+    let signed = headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(";");
+    let request = format!("{method}\n/\n{canonical_query}\n{canonical_headers}\n{signed}\n{body_sha256}");
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, request.as_bytes());
+    format!("ACS3-HMAC-SHA256\n{}", hex::encode(digest.as_ref()))
+}
+
+/// hex(HMAC-SHA256(secret, string_to_sign)).
+pub fn v3_signature(secret: &str, string_to_sign: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    hex::encode(hmac::sign(&key, string_to_sign.as_bytes()).as_ref())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,28 +109,4 @@ mod tests {
         assert!(sts.contains("%26SignatureType%3D%26"));
         assert_eq!(signature("testsecret", &sts), "NKqXOWCx8UTwleAVz8F1hwhH9RU=");
     }
-}
-
-/// The V3 (`ACS3-HMAC-SHA256`) string to sign (spec A4.4). `headers` are the
-/// signed headers as (lower-case name, value), already in `SignedHeaders` order.
-pub fn v3_string_to_sign(
-    method: &str,
-    query: &[(String, String)],
-    headers: &[(String, String)],
-    body_sha256: &str,
-) -> String {
-    let mut q: Vec<(String, String)> = query.iter().map(|(k, v)| (enc(k), enc(v))).collect();
-    q.sort();
-    let canonical_query = q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
-    let canonical_headers: String = headers.iter().map(|(n, v)| format!("{n}:{}\n", v.trim())).collect();
-    let signed = headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(";");
-    let request = format!("{method}\n/\n{canonical_query}\n{canonical_headers}\n{signed}\n{body_sha256}");
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, request.as_bytes());
-    format!("ACS3-HMAC-SHA256\n{}", hex::encode(digest.as_ref()))
-}
-
-/// hex(HMAC-SHA256(secret, string_to_sign)).
-pub fn v3_signature(secret: &str, string_to_sign: &str) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-    hex::encode(hmac::sign(&key, string_to_sign.as_bytes()).as_ref())
 }
