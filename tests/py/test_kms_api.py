@@ -461,3 +461,71 @@ def test_new_sdk_with_acs3_and_rpc_signatures(server, signature_algorithm):
     with pytest.raises(Exception) as e:
         bad.list_keys(models.ListKeysRequest())
     assert "SignatureDoesNotMatch" in str(e.value) or "InvalidAccessKeySecret" in str(e.value)
+
+
+def test_deleting_a_key_that_a_bucket_default_names_needs_force(kms, bucket):
+    k = kms(CreateKeyRequest)["KeyMetadata"]["KeyId"]
+    bucket.put_bucket_encryption(oss2.models.ServerSideEncryptionRule(sse_algorithm="KMS", kms_master_keyid=k))
+    status, code = kms.error(ScheduleKeyDeletionRequest, KeyId=k, PendingWindowInDays=7)
+    assert (status, code) == (409, "Rejected.ResourceInUse")
+    with pytest.raises(ServerException) as e:
+        kms(ScheduleKeyDeletionRequest, KeyId=k, PendingWindowInDays=7)
+    assert bucket.bucket_name in e.value.get_error_msg()
+    bucket.delete_bucket_encryption()
+    kms(ScheduleKeyDeletionRequest, KeyId=k, PendingWindowInDays=7)
+    assert kms(DescribeKeyRequest, KeyId=k)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+
+
+def test_no_key_material_at_rest_or_in_debug_logs_service_switch_and_rotation(tmp_path):
+    srv = ArcaServer(tmp_path / "kms-rest", extra_config={"log": "debug"})
+    srv.start()
+    try:
+        kms = Kms(srv.kms_endpoint)
+        b = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, unique_bucket_name("kmsrest"))
+        b.create_bucket()
+        k = kms(CreateKeyRequest)["KeyMetadata"]["KeyId"]
+        secrets_seen = []
+        for _ in range(3):
+            g = kms(GenerateDataKeyRequest, KeyId=k)
+            secrets_seen += [g["Plaintext"].encode(), base64.b64decode(g["Plaintext"])]
+        material = os.urandom(32)
+        ext = kms(CreateKeyRequest, Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+        _import(kms, ext, material)
+        secrets_seen += [material, base64.b64encode(material)]
+        marker = b"KMS-PLAINTEXT-MARKER-" + os.urandom(8).hex().encode()
+        b.put_object("o", marker * 1000, headers={SSE: "KMS", SSE_KEY: k})
+        assert b.get_object("o").read() == marker * 1000
+
+        # Rotation: old objects still read, new ones record the new version.
+        kms(CreateKeyVersionRequest, KeyId=k)
+        b.put_object("after-rotation", b"new", headers={SSE: "KMS", SSE_KEY: k})
+        assert b.get_object("o").read() == marker * 1000
+        db = sqlite3.connect(str(srv.data_dir / "meta.sqlite"))
+        versions = {}
+        for key, record in db.execute("SELECT key, record FROM objects"):
+            rec = json.loads(record)
+            if rec.get("encryption"):
+                versions[bytes(key).decode()] = rec["encryption"]["key_version"]
+        db.close()
+        assert versions["o"] == 1 and versions["after-rotation"] == 2
+
+        # KMS switched off for the account: SSE-KMS writes and reads fail, nothing stored.
+        subprocess.run([str(ARCA_BIN), "kms", "--config", str(srv.config_path), "service", "off"], check=True, timeout=60)
+        with pytest.raises(oss2.exceptions.ServerError) as e:
+            b.put_object("off", b"x", headers={SSE: "KMS"})
+        assert (e.value.status, e.value.code) == (403, "KmsServiceNotEnabled")
+        assert not b.object_exists("off")
+        with pytest.raises(oss2.exceptions.ServerError) as e:
+            b.get_object("o")
+        assert e.value.code == "KmsServiceNotEnabled"
+        assert kms.error(ListKeysRequest) == (403, "Forbidden.KmsServiceNotEnabled")
+        subprocess.run([str(ARCA_BIN), "kms", "--config", str(srv.config_path), "service", "on"], check=True, timeout=60)
+        assert b.get_object("o").read() == marker * 1000
+    finally:
+        srv.stop()
+    for path in sorted(p for p in tmp_path.rglob("*") if p.is_file()):
+        content = path.read_bytes()
+        assert marker not in content, "plaintext object data in %s" % path
+        for s in secrets_seen:
+            assert s not in content, "key material in %s" % path
+    assert b"DEBUG" in srv.stderr_path.read_bytes(), "the scan must have covered debug-level logs"

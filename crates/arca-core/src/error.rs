@@ -100,6 +100,9 @@ pub enum CoreError {
     /// the bucket's region — never did, or was deleted.
     #[error("The specified KMS key does not exist in this region, or was deleted.")]
     KmsKeyNotFound,
+    /// KMS is switched off for the account.
+    #[error("KMS is not enabled for this account.")]
+    KmsServiceNotEnabled,
     /// The KMS key's state forbids its use (`Disabled`, `PendingDeletion`, `PendingImport`).
     #[error("The request was rejected because the key state is {0}")]
     KmsKeyState(String),

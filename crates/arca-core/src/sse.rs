@@ -250,6 +250,7 @@ fn kms_error(e: arca_kms::KmsError) -> CoreError {
     match e {
         K::KeyNotFound | K::AliasNotFound | K::KeyVersionNotFound => CoreError::KmsKeyNotFound,
         K::Rejected(state) => CoreError::KmsKeyState(state),
+        K::ServiceNotEnabled => CoreError::KmsServiceNotEnabled,
         K::InvalidParameter(p) if p == "CiphertextBlob" => {
             tracing::error!("integrity error: a KMS-wrapped data key does not decrypt for its object");
             CoreError::Integrity

@@ -619,7 +619,7 @@ async fn sse_kms_with_the_default_key_and_a_named_key() {
     assert!(matches!(far_put, Err(CoreError::KmsKeyNotFound)));
 
     // Deletion after the window: unreadable forever.
-    e.kms.schedule_deletion(&kms_ctx(), &named.key_id, 7).await.unwrap();
+    e.kms.schedule_deletion(&kms_ctx(), &named.key_id, 7, false).await.unwrap();
     assert!(matches!(e.svc.read_object(&c, 0, c.size).await, Err(CoreError::KmsKeyState(s)) if s == "PendingDeletion"));
     tokio::time::sleep(Duration::from_millis(7200)).await;
     assert!(matches!(e.svc.read_object(&c, 0, c.size).await, Err(CoreError::KmsKeyNotFound)));

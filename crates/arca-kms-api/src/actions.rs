@@ -69,6 +69,8 @@ impl From<KmsError> for ApiError {
             KmsError::AliasAlreadyExists => ApiError::new(S::BAD_REQUEST, "AliasAlreadyExists", msg),
             KmsError::UnsupportedOrigin => ApiError::new(S::BAD_REQUEST, "Unsupported.Origin", msg),
             KmsError::UnsupportedOperation => ApiError::new(S::BAD_REQUEST, "Rejected.UnsupportedOperation", msg),
+            KmsError::ServiceNotEnabled => ApiError::new(S::FORBIDDEN, "Forbidden.KmsServiceNotEnabled", msg),
+            KmsError::KeyInUse(_) => ApiError::new(S::CONFLICT, "Rejected.ResourceInUse", msg),
             KmsError::InvalidKeyMaterial => ApiError::new(S::BAD_REQUEST, "InvalidKeyMaterial", msg),
             KmsError::InvalidImportToken => ApiError::new(S::BAD_REQUEST, "InvalidImportToken", msg),
             KmsError::ExpiredImportToken => ApiError::new(S::BAD_REQUEST, "ExpiredImportToken", msg),
@@ -242,7 +244,9 @@ pub async fn dispatch(kms: &Kms, ctx: &KmsContext, action: &str, p: &Params<'_>)
         }
         "ScheduleKeyDeletion" => {
             let days = p.need("PendingWindowInDays")?.parse().map_err(|_| ApiError::invalid("PendingWindowInDays"))?;
-            kms.schedule_deletion(ctx, p.need("KeyId")?, days).await?;
+            // `Force=true` (an Arca extension) deletes a key that bucket defaults still name.
+            let force = p.get("Force").and_then(parse_bool).unwrap_or(false);
+            kms.schedule_deletion(ctx, p.need("KeyId")?, days, force).await?;
             json!({})
         }
         "CancelKeyDeletion" => {

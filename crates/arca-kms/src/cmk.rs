@@ -142,6 +142,7 @@ impl Kms {
     /// Finds a key by id, alias or ARN in the caller's account and region.
     /// A key whose deletion window has passed is destroyed here.
     pub async fn resolve(&self, ctx: &KmsContext, key_ref: &str) -> Result<Cmk, KmsError> {
+        self.check_service(&ctx.account).await?;
         let key_ref = key_ref.trim();
         if key_ref.is_empty() {
             return Err(KmsError::MissingParameter("KeyId".into()));
@@ -171,14 +172,76 @@ impl Kms {
         self.expire(cmk).await
     }
 
-    /// Destroys a key whose deletion date has passed (crypto-shredding).
-    async fn expire(&self, cmk: Cmk) -> Result<Cmk, KmsError> {
+    /// Destroys a key whose deletion date has passed (crypto-shredding), and
+    /// deletes imported material whose expiry has passed.
+    async fn expire(&self, mut cmk: Cmk) -> Result<Cmk, KmsError> {
         if cmk.state == PENDING_DELETION && cmk.delete_at.is_some_and(|t| now() >= t) {
             self.meta.delete_cmk(&cmk.key_id).await?;
+            self.keys.forget(&cmk.key_id);
             tracing::warn!(key_id = %cmk.key_id, "key deleted at the end of its deletion window; what it protected is unreadable");
             return Err(KmsError::KeyNotFound);
         }
+        if cmk.state != PENDING_DELETION && cmk.material_expire.is_some_and(|t| now() >= t) {
+            self.meta.delete_key_versions(&cmk.key_id).await?;
+            self.keys.forget(&cmk.key_id);
+            cmk.state = PENDING_IMPORT.into();
+            cmk.material_expire = None;
+            self.meta.put_cmk(cmk.clone()).await?;
+            tracing::warn!(key_id = %cmk.key_id, "imported key material expired and was deleted");
+        }
         Ok(cmk)
+    }
+
+    /// Whether KMS is switched on for the account (it is unless switched off).
+    pub async fn check_service(&self, account: &str) -> Result<(), KmsError> {
+        match self.meta.get_setting(&format!("kms-service/{account}")).await?.as_deref() {
+            Some("off") => Err(KmsError::ServiceNotEnabled),
+            _ => Ok(()),
+        }
+    }
+
+    /// Switches KMS on or off for an account.
+    pub async fn set_service(&self, account: &str, on: bool) -> Result<(), KmsError> {
+        Ok(self.meta.put_setting(&format!("kms-service/{account}"), if on { "on" } else { "off" }).await?)
+    }
+
+    /// Rotates every key whose automatic rotation is due (the scheduler's tick).
+    pub async fn rotate_due_keys(&self) -> Result<usize, KmsError> {
+        let mut rotated = 0;
+        for cmk in self.meta.all_cmks().await? {
+            let before = cmk.versions.len();
+            let after = self.rotate_if_due(cmk).await?;
+            if after.versions.len() > before {
+                tracing::info!(key_id = %after.key_id, version = after.versions.len(), "key rotated on schedule");
+                rotated += 1;
+            }
+        }
+        Ok(rotated)
+    }
+
+    /// Buckets whose default encryption names this key (by id, ARN or alias).
+    async fn buckets_naming(&self, cmk: &Cmk) -> Result<Vec<String>, KmsError> {
+        let aliases: Vec<String> = self
+            .meta
+            .list_aliases(&cmk.account, &cmk.region)
+            .await?
+            .into_iter()
+            .filter(|(_, k)| *k == cmk.key_id)
+            .map(|(a, _)| a)
+            .collect();
+        let arn = Self::arn(cmk);
+        let buckets = self.meta.list_buckets(&cmk.account, "", "", usize::MAX).await?;
+        Ok(buckets
+            .into_iter()
+            .filter(|b| b.region == cmk.region)
+            .filter(|b| {
+                b.encryption
+                    .as_ref()
+                    .and_then(|r| r.kms_key_id.as_deref())
+                    .is_some_and(|k| k == cmk.key_id || k == arn || aliases.iter().any(|a| a == k))
+            })
+            .map(|b| b.name)
+            .collect())
     }
 
     async fn add_version(&self, cmk: &mut Cmk, material: Option<DataKey>) -> Result<(), KmsError> {
@@ -199,6 +262,7 @@ impl Kms {
     }
 
     async fn create(&self, ctx: &KmsContext, req: NewKey, creator_type: &str) -> Result<Cmk, KmsError> {
+        self.check_service(&ctx.account).await?;
         let spec = req.spec.unwrap_or_else(|| "Aliyun_AES_256".into());
         spec_suite(&spec)?;
         let origin = req.origin.unwrap_or_else(|| "Aliyun_KMS".into());
@@ -329,6 +393,7 @@ impl Kms {
         let master = self.keys.key_version(&cmk.key_id, number).await?;
         let mut blob = version_id.as_bytes().to_vec();
         blob.extend_from_slice(&aead_seal(&master, &blob_aad(&version_id, &digest), text));
+        tracing::debug!(account = %ctx.account, key_id = %cmk.key_id, version_id = %version_id, action, "sealed under the primary version");
         self.count(ctx, &cmk.key_id, action).await?;
         Ok((cmk.key_id, version_id, blob))
     }
@@ -351,6 +416,7 @@ impl Kms {
         let plaintext = Zeroizing::new(
             String::from_utf8(text.to_vec()).map_err(|_| KmsError::InvalidParameter("CiphertextBlob".into()))?,
         );
+        tracing::debug!(account = %ctx.account, key_id = %key_id, version_id, "decrypted");
         self.count(ctx, &key_id, "Decrypt").await?;
         Ok(Decrypted { key_id, version_id: version_id.to_owned(), plaintext })
     }
@@ -395,9 +461,23 @@ impl Kms {
     }
 
     /// ScheduleKeyDeletion: 7–366 "days" (a day is `day_secs`).
-    pub async fn schedule_deletion(&self, ctx: &KmsContext, key_ref: &str, days: u64) -> Result<Cmk, KmsError> {
+    /// A key that a bucket's default encryption names is refused unless `force`.
+    pub async fn schedule_deletion(
+        &self,
+        ctx: &KmsContext,
+        key_ref: &str,
+        days: u64,
+        force: bool,
+    ) -> Result<Cmk, KmsError> {
         if !(7..=366).contains(&days) {
             return Err(KmsError::InvalidParameter("PendingWindowInDays".into()));
+        }
+        if !force {
+            let cmk = self.resolve(ctx, key_ref).await?;
+            let buckets = self.buckets_naming(&cmk).await?;
+            if !buckets.is_empty() {
+                return Err(KmsError::KeyInUse(buckets));
+            }
         }
         let day = self.day_secs as i64;
         self.transition(ctx, key_ref, "ScheduleKeyDeletion", |c| {
@@ -483,6 +563,7 @@ impl Kms {
 
     /// Keys of the account in the region (expired ones are destroyed first).
     pub async fn list_keys(&self, ctx: &KmsContext) -> Result<Vec<Cmk>, KmsError> {
+        self.check_service(&ctx.account).await?;
         let mut out = Vec::new();
         for cmk in self.meta.list_cmks(&ctx.account, &ctx.region).await? {
             if let Ok(c) = self.expire(cmk).await {

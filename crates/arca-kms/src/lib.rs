@@ -70,6 +70,12 @@ pub enum KmsError {
     /// Not supported for this key (e.g. deleting a service key).
     #[error("Unsupported operation.")]
     UnsupportedOperation,
+    /// KMS is switched off for the account.
+    #[error("Kms service is not Enabled for current user. Please get access permission first.")]
+    ServiceNotEnabled,
+    /// The key is the default of buckets; deleting it needs force.
+    #[error("The key is the default encryption key of buckets: {}. Change their encryption first, or force the deletion.", .0.join(", "))]
+    KeyInUse(Vec<String>),
     /// Imported material that is malformed or differs from the key's.
     #[error("key material is invalid.")]
     InvalidKeyMaterial,

@@ -105,6 +105,8 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn put_cmk(&self, cmk: Cmk) -> Result<(), MetaError>;
     /// Reads a CMK.
     async fn get_cmk(&self, key_id: &str) -> Result<Option<Cmk>, MetaError>;
+    /// Every CMK (for the rotation scheduler).
+    async fn all_cmks(&self) -> Result<Vec<Cmk>, MetaError>;
     /// CMKs of an account in a region, by creation time.
     async fn list_cmks(&self, account: &str, region: &str) -> Result<Vec<Cmk>, MetaError>;
     /// Removes a CMK, its aliases and its versions (crypto-shredding).

@@ -324,6 +324,15 @@ impl MetaStore for Sqlite {
         .await
     }
 
+    async fn all_cmks(&self) -> Result<Vec<Cmk>, MetaError> {
+        self.run(|c| {
+            let mut stmt = c.prepare("SELECT record FROM cmks ORDER BY created, key_id").map_err(engine)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(engine)?;
+            rows.map(|r| r.map_err(engine).and_then(|j| from_json(&j))).collect()
+        })
+        .await
+    }
+
     async fn list_cmks(&self, account: &str, region: &str) -> Result<Vec<Cmk>, MetaError> {
         let (account, region) = (account.to_owned(), region.to_owned());
         self.run(move |c| {

@@ -119,6 +119,7 @@ pub fn from_core(e: CoreError, endpoint_of: impl Fn(&str) -> String) -> OssError
         }
         CoreError::NotModified => OssError::not_modified(),
         CoreError::KmsKeyNotFound => OssError::access_denied(msg),
+        CoreError::KmsServiceNotEnabled => OssError::new(S::FORBIDDEN, "KmsServiceNotEnabled", msg),
         CoreError::KmsKeyState(state) => {
             let code = match state.as_str() {
                 "Disabled" => "KeyDisabled",

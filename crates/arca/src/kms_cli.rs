@@ -61,6 +61,14 @@ pub enum KmsCommand {
         key: String,
         #[arg(long, default_value_t = 30)]
         days: u64,
+        /// Even if bucket default encryption rules still name the key.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Switch KMS on or off for the account (off: SSE-KMS writes and reads fail).
+    Service {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
     },
     /// Cancel a scheduled deletion.
     CancelDeletion { key: String },
@@ -137,8 +145,9 @@ pub async fn run(cfg: Config, cmd: KmsCommand) -> anyhow::Result<()> {
             }
             kms.update_rotation(&ctx, &key, days.map(|d| d * 86400)).await?;
         }
-        KmsCommand::ScheduleDeletion { key, days } => {
-            let cmk = kms.schedule_deletion(&ctx, &key, days).await?;
+        KmsCommand::Service { state } => kms.set_service(&ctx.account, state == "on").await?,
+        KmsCommand::ScheduleDeletion { key, days, force } => {
+            let cmk = kms.schedule_deletion(&ctx, &key, days, force).await?;
             println!("deletion at unix time {}", cmk.delete_at.unwrap_or_default());
         }
         KmsCommand::CancelDeletion { key } => drop(kms.cancel_deletion(&ctx, &key).await?),

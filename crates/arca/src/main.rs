@@ -110,6 +110,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         tracing::info!(count = orphans, "removed orphan blobs left by an earlier run");
     }
     svc.spawn_gc(Duration::from_secs(cfg.gc_interval_secs));
+    // Automatic key rotation: keys also rotate lazily on use; this catches idle ones.
+    let scheduler = kms.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = scheduler.rotate_due_keys().await {
+                tracing::warn!(error = %e, "key rotation scheduler failed");
+            }
+        }
+    });
 
     let regions = cfg.all_regions();
     let mut listeners = Vec::new();
