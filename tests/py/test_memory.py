@@ -47,7 +47,8 @@ def mem_server(tmp_path):
 
 
 @pytest.mark.slow
-def test_1gib_streaming_put_get_bounded_rss(mem_server):
+@pytest.mark.parametrize("sse", [None, "AES256"])
+def test_1gib_streaming_put_get_bounded_rss(mem_server, sse):
     srv = mem_server
     b = oss2.Bucket(v1_auth(), srv.endpoint, unique_bucket_name("mem"))
     b.create_bucket()
@@ -70,14 +71,17 @@ def test_1gib_streaming_put_get_bounded_rss(mem_server):
     sampler = RssSampler(srv)
     sampler.start()
     try:
-        resp = raw_request(srv.endpoint, "PUT", b.bucket_name, "big", data=body(),
-                           headers={"Content-Type": "application/octet-stream"}, timeout=600)
+        headers = {"Content-Type": "application/octet-stream"}
+        if sse:
+            headers["x-oss-server-side-encryption"] = sse
+        resp = raw_request(srv.endpoint, "PUT", b.bucket_name, "big", data=body(), headers=headers, timeout=600)
         assert resp.status_code == 200, resp.content[:500]
         assert resp.headers["ETag"] == '"%s"' % upload_md5.hexdigest().upper()
         put_peak_kib = sampler.peak
 
         head = b.head_object("big")
         assert head.content_length == GiB
+        assert head.headers.get("x-oss-server-side-encryption") == sse
 
         resp = raw_request(srv.endpoint, "GET", b.bucket_name, "big", stream=True, timeout=600)
         assert resp.status_code == 200
