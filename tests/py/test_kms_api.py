@@ -529,3 +529,16 @@ def test_no_key_material_at_rest_or_in_debug_logs_service_switch_and_rotation(tm
         for s in secrets_seen:
             assert s not in content, "key material in %s" % path
     assert b"DEBUG" in srv.stderr_path.read_bytes(), "the scan must have covered debug-level logs"
+
+
+def test_reencrypt_and_update_description(kms, key):
+    from aliyunsdkkms.request.v20160120 import ReEncryptRequest
+
+    other = kms(CreateKeyRequest)["KeyMetadata"]["KeyId"]
+    e = kms(EncryptRequest, KeyId=key["KeyId"], Plaintext="cmUtZW5j", EncryptionContext='{"a":"1"}')
+    r = kms(ReEncryptRequest, CiphertextBlob=e["CiphertextBlob"], DestinationKeyId=other,
+            SourceEncryptionContext='{"a":"1"}', DestinationEncryptionContext='{"b":"2"}')
+    assert r["KeyId"] == other and r["SourceKeyId"] == key["KeyId"]
+    assert kms(DecryptRequest, CiphertextBlob=r["CiphertextBlob"], EncryptionContext='{"b":"2"}')["Plaintext"] == "cmUtZW5j"
+    kms(UpdateKeyDescriptionRequest, KeyId=other, Description="renamed")
+    assert kms(DescribeKeyRequest, KeyId=other)["KeyMetadata"]["Description"] == "renamed"
