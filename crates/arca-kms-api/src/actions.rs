@@ -384,6 +384,14 @@ pub async fn dispatch(kms: &Kms, ctx: &KmsContext, action: &str, p: &Params<'_>)
             kms.delete_key_material(ctx, p.need("KeyId")?).await?;
             json!({})
         }
+        // Arca extension: the metering of the caller's account (billable calls).
+        "DescribeKmsUsage" => {
+            let usage = kms.usage(&ctx.account).await?;
+            let total: u64 = usage.iter().map(|u| u.count).sum();
+            let list: Vec<Value> =
+                usage.iter().map(|u| json!({ "KeyId": u.key_id, "Action": u.action, "Count": u.count })).collect();
+            json!({ "TotalCalls": total, "Usage": { "Entry": list } })
+        }
         "DescribeRegions" => {
             json!({ "Regions": { "Region": [{ "RegionId": ctx.region }] } })
         }

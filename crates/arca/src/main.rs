@@ -1,5 +1,6 @@
 //! `arca`: the encrypted object store that speaks the Alibaba Cloud OSS API.
 
+mod bench;
 mod config;
 mod kms_cli;
 mod rootkey;
@@ -53,6 +54,8 @@ enum Command {
         #[arg(long, env = "ARCA_KMS_LISTEN")]
         kms_listen: Option<String>,
     },
+    /// Load-test an OSS endpoint (Arca or any OSS/S3 server via presigned URLs).
+    Bench(bench::BenchArgs),
     /// Manage the built-in KMS of a data dir (keys, aliases, rotation, deletion, import, usage).
     Kms {
         /// TOML configuration file.
@@ -76,6 +79,9 @@ fn main() -> anyhow::Result<()> {
             let cfg = Config::load(config.as_deref(), Overrides { data_dir, listen, region, domain, kms_listen })?;
             init_logging(&cfg.log);
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
+        }
+        Command::Bench(args) => {
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(bench::run(args))
         }
         Command::Kms { config, data_dir, region, command } => {
             let cfg = Config::load(config.as_deref(), Overrides { data_dir, region, ..Default::default() })?;
