@@ -13,7 +13,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use percent_encoding::percent_decode;
 use tokio::net::TcpListener;
 
 use crate::actions::{ApiError, Params, dispatch};
@@ -46,18 +45,31 @@ fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn form_decode(s: &str) -> String {
-    percent_decode(s.replace('+', " ").as_bytes()).decode_utf8_lossy().into_owned()
+/// The request time (`yyyy-MM-ddTHH:mm:ssZ`) must be within 15 minutes of ours.
+fn check_time(value: &str, name: &str) -> Result<(), ApiError> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    let t = time::PrimitiveDateTime::parse(value, fmt)
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "IllegalTimestamp",
+                format!("The input parameter \"{name}\" is not valid."),
+            )
+        })?
+        .assume_utc()
+        .unix_timestamp();
+    if (now() - t).abs() > MAX_SKEW_SECS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidTimeStamp.Expired",
+            "Specified time stamp or date value is expired.",
+        ));
+    }
+    Ok(())
 }
 
 fn parse_pairs(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (form_decode(k), form_decode(v))
-        })
-        .collect()
+    arca_wire::parse_query(raw)
 }
 
 fn request_id() -> String {
@@ -247,24 +259,7 @@ impl KmsApiServer {
         let key = self.account_of(&id).await?;
         let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let date = h("x-acs-date");
-        let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-        let t = time::PrimitiveDateTime::parse(&date, fmt)
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "IllegalTimestamp",
-                    "The input parameter \"x-acs-date\" is not valid.",
-                )
-            })?
-            .assume_utc()
-            .unix_timestamp();
-        if (now() - t).abs() > MAX_SKEW_SECS {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidTimeStamp.Expired",
-                "Specified time stamp or date value is expired.",
-            ));
-        }
+        check_time(&date, "x-acs-date")?;
         let body_hash = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body).as_ref());
         let claimed = h("x-acs-content-sha256");
         if !claimed.is_empty() && !claimed.eq_ignore_ascii_case(&body_hash) {
@@ -320,24 +315,7 @@ impl KmsApiServer {
                 "The input parameter \"Timestamp\" that is mandatory for processing this request is not supplied.",
             )
         })?;
-        let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-        let t = time::PrimitiveDateTime::parse(ts, fmt)
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "IllegalTimestamp",
-                    "The input parameter \"Timestamp\" is not valid.",
-                )
-            })?
-            .assume_utc()
-            .unix_timestamp();
-        if (now() - t).abs() > MAX_SKEW_SECS {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidTimeStamp.Expired",
-                "Specified time stamp or date value is expired.",
-            ));
-        }
+        check_time(ts, "Timestamp")?;
         let sts = sign::string_to_sign(method, params);
         let expected = sign::signature(&key.secret, &sts);
         if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), provided.as_bytes()).is_err() {

@@ -5,17 +5,9 @@ use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
-/// RFC 3986 percent-encoding: keep `A-Z a-z 0-9 - _ . ~`, `%XX` upper-case otherwise.
+/// RFC 3986 percent-encoding (spec A4.3 step 2).
 pub fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    arca_wire::encode(s, false)
 }
 
 /// The V1 string to sign over every parameter except `Signature`.

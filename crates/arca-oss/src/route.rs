@@ -33,19 +33,7 @@ pub struct Target {
 
 /// Splits a raw query into decoded (name, value) pairs; `+` means space.
 pub fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
-    let Some(raw) = raw else { return Vec::new() };
-    raw.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (form_decode(k), form_decode(v))
-        })
-        .collect()
-}
-
-fn form_decode(s: &str) -> String {
-    let plus = s.replace('+', " ");
-    percent_decode(plus.as_bytes()).decode_utf8_lossy().into_owned()
+    raw.map(arca_wire::parse_query).unwrap_or_default()
 }
 
 impl Addressing {

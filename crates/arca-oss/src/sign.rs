@@ -201,19 +201,7 @@ pub fn v1_signature(secret: &str, string_to_sign: &[u8]) -> String {
     B64.encode(hmac::sign(&key, string_to_sign).as_ref())
 }
 
-/// URI-encodes per the V2/V4 rules: keep `A-Za-z0-9-_.~` (and `/` if
-/// `keep_slash`), everything else `%XX` upper-case.
-pub fn uri_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use arca_wire::encode as uri_encode;
 
 fn canonical_query(query: &[(String, String)], skip: &[&str]) -> String {
     let mut q: Vec<(String, String)> = query
