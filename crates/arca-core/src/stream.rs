@@ -280,7 +280,7 @@ fn pump_sealed(
         })?;
         let lo = from.saturating_sub(seg_start) as usize;
         let hi = (to - seg_start).min(plain_len) as usize;
-        if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[lo..hi]))).is_err() {
+        if tx.blocking_send(Ok(Bytes::from(buf).slice(lo..hi))).is_err() {
             return Ok(false);
         }
     }
