@@ -412,11 +412,18 @@ def test_kms_cli_manages_the_keys_the_server_uses(tmp_path):
         r = b.put_object("ext", b"external", headers={SSE: "KMS", SSE_KEY: external})
         assert b.get_object("ext").read() == b"external"
 
-        usage = cli("usage")
-        line = [l for l in usage.splitlines() if l.startswith(key_id) and " GenerateDataKey " in l]
-        assert line and line[0].split()[-1] == "1"
-        decrypts = [l for l in usage.splitlines() if l.startswith(key_id) and " Decrypt " in l]
-        assert decrypts and decrypts[0].split()[-1] == "2"
+        def count(usage, action):
+            lines = [l for l in usage.splitlines() if l.startswith(key_id) and " %s " % action in l]
+            return int(lines[0].split()[-1]) if lines else 0
+
+        # The server writes its metering once a second; the CLI reads the store.
+        deadline = time.monotonic() + 15
+        while True:
+            usage = cli("usage")
+            if (count(usage, "GenerateDataKey"), count(usage, "Decrypt")) == (1, 2) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert (count(usage, "GenerateDataKey"), count(usage, "Decrypt")) == (1, 2), usage
     finally:
         srv.stop()
 

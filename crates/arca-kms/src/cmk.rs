@@ -77,6 +77,7 @@ pub const MAX_ROTATION_SECS: u64 = 730 * 86400;
 pub struct Kms {
     meta: Arc<dyn MetaStore>,
     keys: Arc<KeyManager>,
+    pending_usage: std::sync::Mutex<std::collections::HashMap<(String, String, String), u64>>,
     /// Length of a "day" of the deletion window, in seconds (86400; tests shorten it).
     day_secs: u64,
 }
@@ -117,7 +118,7 @@ fn new_uuid() -> String {
 impl Kms {
     /// The KMS over the key manager's store.
     pub fn new(meta: Arc<dyn MetaStore>, keys: Arc<KeyManager>, day_secs: u64) -> Self {
-        Kms { meta, keys, day_secs: day_secs.max(1) }
+        Kms { meta, keys, pending_usage: Default::default(), day_secs: day_secs.max(1) }
     }
 
     /// The ARN of a key.
@@ -125,8 +126,33 @@ impl Kms {
         format!("acs:kms:{}:{}:key/{}", cmk.region, cmk.account, cmk.key_id)
     }
 
+    /// Counts a call in memory; [`Kms::flush_usage`] writes the counts in
+    /// one transaction (every second in the server, at shutdown, and before
+    /// any read of the usage), so metering costs no write per call.
     async fn count(&self, ctx: &KmsContext, key_id: &str, action: &str) -> Result<(), KmsError> {
-        Ok(self.meta.count_kms_call(&ctx.account, key_id, action).await?)
+        let mut pending = self.pending_usage.lock().expect("lock");
+        *pending.entry((ctx.account.clone(), key_id.to_owned(), action.to_owned())).or_insert(0) += 1;
+        Ok(())
+    }
+
+    /// Writes the counted calls to the store.
+    pub async fn flush_usage(&self) -> Result<(), KmsError> {
+        let calls: Vec<(String, String, String, u64)> = {
+            let mut pending = self.pending_usage.lock().expect("lock");
+            pending.drain().map(|((a, k, act), n)| (a, k, act, n)).collect()
+        };
+        if calls.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.meta.add_kms_calls(calls.clone()).await {
+            // Keep them for the next flush rather than lose billable calls.
+            let mut pending = self.pending_usage.lock().expect("lock");
+            for (a, k, act, n) in calls {
+                *pending.entry((a, k, act)).or_insert(0) += n;
+            }
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Counts a call that names no key (ListKeys, CreateKey, …).
@@ -134,8 +160,9 @@ impl Kms {
         self.count(ctx, key_id, action).await
     }
 
-    /// Call counts of the account.
+    /// Call counts of the account (exact: pending counts are written first).
     pub async fn usage(&self, account: &str) -> Result<Vec<KmsUsage>, KmsError> {
+        self.flush_usage().await?;
         Ok(self.meta.kms_usage(account).await?)
     }
 

@@ -126,8 +126,8 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn delete_alias(&self, account: &str, region: &str, alias: &str) -> Result<bool, MetaError>;
     /// Aliases of an account in a region as (alias, key id), sorted by alias.
     async fn list_aliases(&self, account: &str, region: &str) -> Result<Vec<(String, String)>, MetaError>;
-    /// Counts one KMS call.
-    async fn count_kms_call(&self, account: &str, key_id: &str, action: &str) -> Result<(), MetaError>;
+    /// Adds KMS calls to the metering, in one transaction: (account, key id, action, count).
+    async fn add_kms_calls(&self, calls: Vec<(String, String, String, u64)>) -> Result<(), MetaError>;
     /// Call counts of an account.
     async fn kms_usage(&self, account: &str) -> Result<Vec<KmsUsage>, MetaError>;
 

@@ -413,16 +413,18 @@ impl MetaStore for Sqlite {
         .await
     }
 
-    async fn count_kms_call(&self, account: &str, key_id: &str, action: &str) -> Result<(), MetaError> {
-        let (a, k, act) = (account.to_owned(), key_id.to_owned(), action.to_owned());
+    async fn add_kms_calls(&self, calls: Vec<(String, String, String, u64)>) -> Result<(), MetaError> {
         self.run(move |c| {
-            c.execute(
-                "INSERT INTO kms_usage (account, key_id, action, count) VALUES (?1, ?2, ?3, 1)
-                 ON CONFLICT (account, key_id, action) DO UPDATE SET count = count + 1",
-                params![a, k, act],
-            )
-            .map_err(engine)?;
-            Ok(())
+            let tx = c.transaction().map_err(engine)?;
+            for (account, key_id, action, n) in &calls {
+                tx.execute(
+                    "INSERT INTO kms_usage (account, key_id, action, count) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (account, key_id, action) DO UPDATE SET count = count + ?4",
+                    params![account, key_id, action, *n as i64],
+                )
+                .map_err(engine)?;
+            }
+            tx.commit().map_err(engine)
         })
         .await
     }

@@ -108,6 +108,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let keys = Arc::new(KeyManager::new(meta.clone(), root_key, Duration::from_secs(cfg.service_key_rotation_secs)));
     let kms = Arc::new(Kms::new(meta.clone(), keys.clone(), cfg.kms_day_secs));
     let svc = ObjectService::new(meta.clone(), blobs, keys, kms.clone(), limits);
+    let kms_for_shutdown = kms.clone();
 
     ensure_root_credentials(&*meta).await?;
     // Nothing is in flight yet: every unreferenced blob or partial write is an orphan.
@@ -124,6 +125,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             tick.tick().await;
             if let Err(e) = scheduler.rotate_due_keys().await {
                 tracing::warn!(error = %e, "key rotation scheduler failed");
+            }
+        }
+    });
+    // KMS metering is counted in memory and written once a second.
+    let meter = kms.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = meter.flush_usage().await {
+                tracing::warn!(error = %e, "writing KMS metering failed; kept for the next try");
             }
         }
     });
@@ -195,6 +207,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = t.await;
+    }
+    if let Err(e) = kms_for_shutdown.flush_usage().await {
+        tracing::error!(error = %e, "writing the last KMS metering failed");
     }
     tracing::info!("stopped");
     Ok(())
