@@ -27,6 +27,9 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 const CHANNEL_CHUNKS: usize = 4;
 /// Read size for response bodies.
 const READ_CHUNK: usize = 256 * 1024;
+/// Encrypted segments read, opened and sent together (4 × 64 KiB = the
+/// plaintext path's read size).
+const SEGMENTS_PER_READ: u64 = 4;
 /// Typical sealed output per pushed chunk.
 const CHANNEL_CHUNK_HINT: usize = 256 * 1024;
 
@@ -267,22 +270,42 @@ fn pump_sealed(
     let opener = StreamOpener::new(&d.key, params, ext.len)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     let (first, last) = segments_for_range(from, to);
-    let mut reader = io::BufReader::with_capacity(READ_CHUNK, store.open(id, segment_offset(first))?);
-    for index in first..=last {
-        let seg_start = index * SEGMENT_SIZE;
-        let plain_len = (ext.len - seg_start).min(SEGMENT_SIZE);
-        let mut buf = vec![0u8; (plain_len + TAG_SIZE) as usize];
+    // Read a run of segments with one read, open each in place, squeeze the
+    // tags out, and hand the run's plaintext on as one buffer: as few
+    // allocations and channel messages as the plaintext path.
+    let mut reader = store.open(id, segment_offset(first))?;
+    let mut index = first;
+    while index <= last {
+        let run_end = (index + SEGMENTS_PER_READ - 1).min(last);
+        let run_plain_end = ((run_end + 1) * SEGMENT_SIZE).min(ext.len);
+        let run_plain = run_plain_end - index * SEGMENT_SIZE;
+        let stored = run_plain + (run_end - index + 1) * TAG_SIZE;
+        let mut buf = vec![0u8; stored as usize];
         reader.read_exact(&mut buf).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("blob {id} segment {index} is truncated: {e}"))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("blob {id} segments {index}..={run_end} are truncated: {e}"),
+            )
         })?;
-        opener.open(index, &mut buf).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("blob {id} segment {index} failed authentication"))
-        })?;
-        let lo = from.saturating_sub(seg_start) as usize;
-        let hi = (to - seg_start).min(plain_len) as usize;
+        let (mut read_at, mut write_at) = (0usize, 0usize);
+        for i in index..=run_end {
+            let seg_plain = (ext.len - i * SEGMENT_SIZE).min(SEGMENT_SIZE) as usize;
+            let seg = &mut buf[read_at..read_at + seg_plain + TAG_SIZE as usize];
+            let n = opener.open_in_place(i, seg).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("blob {id} segment {i} failed authentication"))
+            })?;
+            buf.copy_within(read_at..read_at + n, write_at);
+            read_at += seg_plain + TAG_SIZE as usize;
+            write_at += n;
+        }
+        let run_start = index * SEGMENT_SIZE;
+        let lo = from.saturating_sub(run_start) as usize;
+        let hi = (to - run_start).min(run_plain) as usize;
+        buf.truncate(write_at);
         if tx.blocking_send(Ok(Bytes::from(buf).slice(lo..hi))).is_err() {
             return Ok(false);
         }
+        index = run_end + 1;
     }
     Ok(true)
 }

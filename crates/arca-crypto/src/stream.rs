@@ -108,7 +108,7 @@ impl SegmentCipher {
     }
 
     /// Decrypts `buf` (ciphertext ‖ tag) in place and drops the tag.
-    fn open(&self, nonce: [u8; 12], aad: &[u8], buf: &mut Vec<u8>) -> Result<(), CryptoError> {
+    fn open(&self, nonce: [u8; 12], aad: &[u8], buf: &mut [u8]) -> Result<usize, CryptoError> {
         let tagless = buf.len().checked_sub(TAG_SIZE as usize).ok_or(CryptoError::Authentication)?;
         match self {
             SegmentCipher::Aes(k) => {
@@ -122,8 +122,7 @@ impl SegmentCipher {
                     .map_err(|_| CryptoError::Authentication)?;
             }
         }
-        buf.truncate(tagless);
-        Ok(())
+        Ok(tagless)
     }
 }
 
@@ -239,6 +238,14 @@ impl StreamOpener {
     /// Opens segment `index` from its stored bytes (ciphertext ‖ tag), in
     /// place; `buf` then holds the plaintext.
     pub fn open(&self, index: u64, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
+        let n = self.open_in_place(index, buf)?;
+        buf.truncate(n);
+        Ok(())
+    }
+
+    /// Opens segment `index` in place in `buf` (ciphertext ‖ tag) and returns
+    /// the plaintext length: `buf[..n]` is the plaintext afterwards.
+    pub fn open_in_place(&self, index: u64, buf: &mut [u8]) -> Result<usize, CryptoError> {
         if index > self.last_index {
             return Err(CryptoError::Malformed("segment index past the end"));
         }
