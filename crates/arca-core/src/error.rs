@@ -136,6 +136,7 @@ impl From<arca_meta::MetaError> for CoreError {
             M::BucketExists(_) => CoreError::BucketAlreadyExists,
             M::BucketNotEmpty => CoreError::BucketNotEmpty,
             M::NoSuchUpload => CoreError::NoSuchUpload,
+            M::PartsChanged => CoreError::InvalidPart,
             M::Conflict(_) => CoreError::Internal("unexpected write conflict".into()),
             M::Engine(msg) => CoreError::Internal(msg),
         }

@@ -123,6 +123,8 @@ pub struct ObjectService {
     keys: Arc<KeyManager>,
     kms: Arc<Kms>,
     limits: Limits,
+    /// Serializes read-modify-write of bucket settings (ACL, encryption).
+    bucket_settings: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Current time in unix seconds.
@@ -146,7 +148,7 @@ impl ObjectService {
         kms: Arc<Kms>,
         limits: Limits,
     ) -> Self {
-        ObjectService { meta, blobs, keys, kms, limits }
+        ObjectService { meta, blobs, keys, kms, limits, bucket_settings: Arc::default() }
     }
 
     /// The metadata store (for account and key administration).
@@ -242,6 +244,7 @@ impl ObjectService {
 
     /// Sets the bucket's canned ACL.
     pub async fn put_bucket_acl(&self, caller: &Caller, region: &str, name: &str, acl: &str) -> Result<(), CoreError> {
+        let _guard = self.bucket_settings.lock().await;
         let mut bucket = self.bucket(caller, region, name, Access::Owner).await?;
         check_choice(acl, &BUCKET_ACLS, "x-oss-acl")?;
         bucket.acl = acl.to_owned();
@@ -257,6 +260,7 @@ impl ObjectService {
         name: &str,
         rule: EncryptionRule,
     ) -> Result<(), CoreError> {
+        let _guard = self.bucket_settings.lock().await;
         let mut bucket = self.bucket(caller, region, name, Access::Owner).await?;
         bucket.encryption = Some(sse::validate_rule(&rule)?);
         Ok(self.meta.update_bucket(bucket).await?)
@@ -264,6 +268,7 @@ impl ObjectService {
 
     /// Removes the bucket's default encryption (no error when there is none).
     pub async fn delete_bucket_encryption(&self, caller: &Caller, region: &str, name: &str) -> Result<(), CoreError> {
+        let _guard = self.bucket_settings.lock().await;
         let mut bucket = self.bucket(caller, region, name, Access::Owner).await?;
         bucket.encryption = None;
         Ok(self.meta.update_bucket(bucket).await?)

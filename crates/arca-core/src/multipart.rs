@@ -82,6 +82,7 @@ impl ObjectService {
 
     /// Starts a multipart upload. The encryption (request, else bucket
     /// default) and the data key are decided here; every part uses them.
+    #[allow(clippy::too_many_arguments)]
     pub async fn initiate_upload(
         &self,
         caller: &Caller,
@@ -90,12 +91,16 @@ impl ObjectService {
         key: &str,
         attrs: ObjectAttrs,
         sse: &SseRequest,
+        forbid_overwrite: bool,
     ) -> Result<Upload, CoreError> {
         names::check_key(key).map_err(CoreError::InvalidObjectName)?;
         check_choice(&attrs.acl, &OBJECT_ACLS, "x-oss-object-acl")?;
         let b = self.bucket(caller, region, bucket, Access::Write).await?;
         let mut attrs = attrs;
         crate::objects::default_storage_class(&mut attrs, &b);
+        if forbid_overwrite && self.meta.get_object(bucket, key).await?.is_some() {
+            return Err(CoreError::FileAlreadyExists);
+        }
         let version_id = random_id();
         let encryption = match sse::resolve(sse, &b)? {
             None => None,
@@ -112,6 +117,7 @@ impl ObjectService {
             attrs,
             version_id,
             encryption,
+            forbid_overwrite,
         };
         self.meta.create_upload(upload.clone()).await?;
         Ok(upload)
@@ -135,6 +141,9 @@ impl ObjectService {
     ) -> Result<(Part, Option<Encryption>), CoreError> {
         check_part_number(number)?;
         let (b, upload) = self.upload_for(caller, region, bucket, key, upload_id, Access::Write).await?;
+        if caller.account.is_none() && upload.encryption.as_ref().is_some_and(|e| e.algorithm == sse::KMS) {
+            return Err(CoreError::AccessDenied("This request is forbidden by kms.".into()));
+        }
         let sealing = self
             .decryption(upload.encryption.as_ref(), &b, key, &upload.version_id)
             .await?
@@ -178,7 +187,7 @@ impl ObjectService {
         let (start, end) = match range {
             None => (0, src.size),
             Some((s, e)) => {
-                let end = e.map_or(src.size, |e| (e + 1).min(src.size));
+                let end = e.map_or(src.size, |e| e.saturating_add(1).min(src.size));
                 if s >= src.size || s >= end {
                     return Err(CoreError::invalid_argument(
                         "The specified copy source range is not valid.",
@@ -303,7 +312,7 @@ impl ObjectService {
                 .collect(),
             encryption: upload.encryption,
         };
-        let expect = if forbid_overwrite { Expect::Absent } else { Expect::Any };
+        let expect = if forbid_overwrite || upload.forbid_overwrite { Expect::Absent } else { Expect::Any };
         match self.meta.complete_upload(upload_id, record.clone(), expect).await {
             Ok(()) => Ok(record),
             Err(arca_meta::MetaError::Conflict(_)) => Err(CoreError::FileAlreadyExists),

@@ -256,6 +256,11 @@ impl ObjectService {
         let allowed = acl_allows(caller, &b, rec.as_ref().map(|r| r.attrs.acl.as_str()), Access::Read);
         match rec {
             _ if !allowed => Err(denied()),
+            Some(rec)
+                if caller.account.is_none() && rec.encryption.as_ref().is_some_and(|e| e.algorithm == sse::KMS) =>
+            {
+                Err(CoreError::AccessDenied("This request is forbidden by kms.".into()))
+            }
             Some(rec) => Ok(rec),
             None => Err(CoreError::NoSuchKey),
         }
@@ -348,7 +353,8 @@ impl ObjectService {
         let same_key = req.source.bucket == req.bucket && req.source.key == req.key;
         let same_encryption = match (&plan, &src.encryption) {
             (None, None) => true,
-            (Some(p), Some(e)) => p.algorithm == e.algorithm && p.suite.id() == e.suite,
+            // A KMS self-copy may name another CMK: always re-encrypt under the one asked for.
+            (Some(p), Some(e)) => p.algorithm == e.algorithm && p.suite.id() == e.suite && p.algorithm != sse::KMS,
             _ => false,
         };
         if same_key && same_encryption {
@@ -420,6 +426,9 @@ impl ObjectService {
                 (version_id, enc, sealing)
             }
             Some(cur) => {
+                if caller.account.is_none() && cur.encryption.as_ref().is_some_and(|e| e.algorithm == sse::KMS) {
+                    return Err(CoreError::AccessDenied("This request is forbidden by kms.".into()));
+                }
                 let index = u32::try_from(cur.extents.len()).map_err(|_| CoreError::EntityTooLarge)?;
                 let sealing = self
                     .decryption(cur.encryption.as_ref(), &bucket, &cur.key, &cur.version_id)

@@ -114,7 +114,13 @@ pub(crate) async fn write_blob(
     let mut seen: u64 = 0;
     let outcome: Result<(), CoreError> = async {
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|_| CoreError::IncompleteBody)?;
+            // A client body that breaks is an incomplete upload; a copy source
+            // that fails to read or authenticate is the server's problem.
+            let chunk = chunk.map_err(|e| match e.kind() {
+                std::io::ErrorKind::Other => CoreError::IncompleteBody,
+                std::io::ErrorKind::InvalidData => CoreError::Integrity,
+                _ => CoreError::internal(e),
+            })?;
             seen += chunk.len() as u64;
             if seen > max_len {
                 return Err(CoreError::EntityTooLarge);
@@ -203,7 +209,8 @@ fn pump_extents(
     let mut ext_start = 0u64;
     for ext in extents {
         let ext_end = ext_start + ext.len;
-        if ext_end > start && ext_start < end {
+        // An empty extent (a zero-byte append) holds no bytes to read.
+        if ext.len > 0 && ext_end > start && ext_start < end {
             let from = start.saturating_sub(ext_start);
             let to = end.min(ext_end) - ext_start;
             let id = BlobId::parse(&ext.blob).ok_or_else(|| io::Error::other("malformed blob id in metadata"))?;

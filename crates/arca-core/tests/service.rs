@@ -180,7 +180,7 @@ async fn appends_check_position_and_combine_crc() {
 #[tokio::test(flavor = "multi_thread")]
 async fn multipart_assembles_without_copying() {
     let e = env().await;
-    let up = e.svc.initiate_upload(&e.owner, "r1", "bkt", "mp", attrs(), &SseRequest::default()).await.unwrap();
+    let up = e.svc.initiate_upload(&e.owner, "r1", "bkt", "mp", attrs(), &SseRequest::default(), false).await.unwrap();
     let p1 = vec![1u8; 102_400];
     let p2 = vec![2u8; 10];
     let part = |n: u32, d: &[u8]| {
@@ -363,7 +363,11 @@ async fn no_plaintext_or_data_key_at_rest() {
     let mut records = Vec::new();
     for alg in ["AES256", "SM4"] {
         records.push(e.svc.put_object(&e.owner, "r1", put_sse(&format!("simple-{alg}"), &data, alg)).await.unwrap());
-        let up = e.svc.initiate_upload(&e.owner, "r1", "bkt", &format!("mp-{alg}"), attrs(), &sse(alg)).await.unwrap();
+        let up = e
+            .svc
+            .initiate_upload(&e.owner, "r1", "bkt", &format!("mp-{alg}"), attrs(), &sse(alg), false)
+            .await
+            .unwrap();
         let mut parts = Vec::new();
         for (i, chunk) in data.chunks(102_400).enumerate() {
             let n = i as u32 + 1;
@@ -633,7 +637,7 @@ async fn sse_kms_with_the_default_key_and_a_named_key() {
 #[tokio::test(flavor = "multi_thread")]
 async fn kms_multipart_append_and_copy() {
     let e = env().await;
-    let up = e.svc.initiate_upload(&e.owner, "r1", "bkt", "mp", attrs(), &sse("KMS")).await.unwrap();
+    let up = e.svc.initiate_upload(&e.owner, "r1", "bkt", "mp", attrs(), &sse("KMS"), false).await.unwrap();
     let p1 = pattern(102_400);
     let (a, enc) = e
         .svc
@@ -687,4 +691,80 @@ async fn kms_multipart_append_and_copy() {
         "a new data key"
     );
     assert_eq!(read_all(&e.svc, &c, 0, c.size).await, read_all(&e.svc, &rec, 0, rec.size).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn review_regressions_empty_appends_kms_self_copy_anonymous_kms_forbid_overwrite() {
+    let e = env().await;
+    // An empty append in the middle of an encrypted appendable object.
+    let app = |pos: u64, data: &[u8]| AppendObject {
+        bucket: "bkt".into(),
+        key: "log".into(),
+        position: pos,
+        attrs: attrs(),
+        content_md5: None,
+        content_length: Some(data.len() as u64),
+        sse: sse("AES256"),
+        body: body(vec![data.to_vec()]),
+    };
+    e.svc.append_object(&e.owner, "r1", app(0, b"abc")).await.unwrap();
+    e.svc.append_object(&e.owner, "r1", app(3, b"")).await.unwrap();
+    let rec = e.svc.append_object(&e.owner, "r1", app(3, b"def")).await.unwrap();
+    assert_eq!(read_all(&e.svc, &rec, 0, 6).await, b"abcdef");
+    assert_eq!(read_all(&e.svc, &rec, 3, 4).await, b"d");
+
+    // A self-copy naming another CMK re-encrypts under it.
+    let k1 = e.kms.create_key(&kms_ctx(), arca_kms::NewKey::default()).await.unwrap();
+    let k2 = e.kms.create_key(&kms_ctx(), arca_kms::NewKey::default()).await.unwrap();
+    let with_key = |k: &str| SseRequest { algorithm: Some("KMS".into()), key_id: Some(k.into()), ..Default::default() };
+    e.svc.put_object(&e.owner, "r1", PutObject { sse: with_key(&k1.key_id), ..put("k", b"secret") }).await.unwrap();
+    let copy = CopyObject {
+        source: CopySource { bucket: "bkt".into(), key: "k".into(), conditions: Conditions::default() },
+        bucket: "bkt".into(),
+        key: "k".into(),
+        replace_attrs: None,
+        acl: None,
+        forbid_overwrite: false,
+        sse: with_key(&k2.key_id),
+    };
+    let moved = e.svc.copy_object(&e.owner, "r1", copy).await.unwrap();
+    assert_eq!(moved.encryption.as_ref().unwrap().key_id, k2.key_id);
+    e.kms.disable_key(&kms_ctx(), &k1.key_id).await.unwrap();
+    assert_eq!(read_all(&e.svc, &moved, 0, moved.size).await, b"secret");
+
+    // Anonymous requests against SSE-KMS objects are refused, even where the ACL allows them.
+    e.svc.put_bucket_acl(&e.owner, "r1", "bkt", "public-read-write").await.unwrap();
+    let anon = Caller::anonymous();
+    assert!(
+        matches!(e.svc.head_object(&anon, "r1", "bkt", "k").await, Err(CoreError::AccessDenied(m)) if m.contains("kms"))
+    );
+    assert!(e.svc.head_object(&anon, "r1", "bkt", "log").await.is_ok(), "AES256 objects follow the ACL");
+
+    // forbid-overwrite given at Initiate holds at Complete.
+    let up =
+        e.svc.initiate_upload(&e.owner, "r1", "bkt", "fresh", attrs(), &SseRequest::default(), true).await.unwrap();
+    assert!(matches!(
+        e.svc.initiate_upload(&e.owner, "r1", "bkt", "k", attrs(), &SseRequest::default(), true).await,
+        Err(CoreError::FileAlreadyExists)
+    ));
+    let (p, _) = e
+        .svc
+        .upload_part(&e.owner, "r1", "bkt", "fresh", &up.upload_id, 1, None, Some(1), body(vec![b"x".to_vec()]))
+        .await
+        .unwrap();
+    e.svc.put_object(&e.owner, "r1", put("fresh", b"created meanwhile")).await.unwrap();
+    let done = e
+        .svc
+        .complete_upload(
+            &e.owner,
+            "r1",
+            "bkt",
+            "fresh",
+            &up.upload_id,
+            Some(vec![CompletePart { number: 1, etag: p.etag }]),
+            None,
+            false,
+        )
+        .await;
+    assert!(matches!(done, Err(CoreError::FileAlreadyExists)));
 }

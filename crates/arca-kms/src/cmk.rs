@@ -78,6 +78,10 @@ pub struct Kms {
     meta: Arc<dyn MetaStore>,
     keys: Arc<KeyManager>,
     pending_usage: std::sync::Mutex<std::collections::HashMap<(String, String, String), u64>>,
+    /// Serializes read-modify-write of key records in this process, so a
+    /// rotation cannot write back a state that a DisableKey just changed.
+    /// (Several nodes over one store would need compare-and-swap writes.)
+    write_lock: tokio::sync::Mutex<()>,
     /// Length of a "day" of the deletion window, in seconds (86400; tests shorten it).
     day_secs: u64,
 }
@@ -118,7 +122,7 @@ fn new_uuid() -> String {
 impl Kms {
     /// The KMS over the key manager's store.
     pub fn new(meta: Arc<dyn MetaStore>, keys: Arc<KeyManager>, day_secs: u64) -> Self {
-        Kms { meta, keys, pending_usage: Default::default(), day_secs: day_secs.max(1) }
+        Kms { meta, keys, pending_usage: Default::default(), write_lock: Default::default(), day_secs: day_secs.max(1) }
     }
 
     /// The ARN of a key.
@@ -349,7 +353,13 @@ impl Kms {
     }
 
     /// Rotates the key if its automatic rotation is due (lazily, on use).
-    async fn rotate_if_due(&self, mut cmk: Cmk) -> Result<Cmk, KmsError> {
+    async fn rotate_if_due(&self, cmk: Cmk) -> Result<Cmk, KmsError> {
+        let due = |c: &Cmk| c.rotation_secs.is_some_and(|p| c.state == ENABLED && now() - c.last_rotation >= p as i64);
+        if !due(&cmk) {
+            return Ok(cmk);
+        }
+        let _guard = self.write_lock.lock().await;
+        let Some(mut cmk) = self.meta.get_cmk(&cmk.key_id).await? else { return Err(KmsError::KeyNotFound) };
         if let Some(period) = cmk.rotation_secs
             && cmk.state == ENABLED
             && now() - cmk.last_rotation >= period as i64
@@ -449,7 +459,7 @@ impl Kms {
     }
 
     /// Applies a state change checked against the operation matrix.
-    async fn transition(
+    async fn transition_locked(
         &self,
         ctx: &KmsContext,
         key_ref: &str,
@@ -461,6 +471,17 @@ impl Kms {
         self.meta.put_cmk(cmk.clone()).await?;
         self.count(ctx, &cmk.key_id, action).await?;
         Ok(cmk)
+    }
+
+    async fn transition(
+        &self,
+        ctx: &KmsContext,
+        key_ref: &str,
+        action: &str,
+        f: impl FnOnce(&mut Cmk) -> Result<(), KmsError>,
+    ) -> Result<Cmk, KmsError> {
+        let _guard = self.write_lock.lock().await;
+        self.transition_locked(ctx, key_ref, action, f).await
     }
 
     /// EnableKey.
@@ -577,10 +598,14 @@ impl Kms {
 
     /// CreateKeyVersion: a new primary version now.
     pub async fn create_key_version(&self, ctx: &KmsContext, key_ref: &str) -> Result<Cmk, KmsError> {
+        let _guard = self.write_lock.lock().await;
         let mut cmk = self.resolve(ctx, key_ref).await?;
         Self::usable(&cmk)?;
         if cmk.origin == "EXTERNAL" {
             return Err(KmsError::UnsupportedOrigin);
+        }
+        if cmk.creator_type == "Service" {
+            return Err(KmsError::UnsupportedOperation);
         }
         self.add_version(&mut cmk, None).await?;
         self.meta.put_cmk(cmk.clone()).await?;
@@ -740,6 +765,7 @@ impl Kms {
             PrivateDecryptingKey,
         };
         use base64::Engine as _;
+        let _guard = self.write_lock.lock().await;
         let mut cmk = self.resolve(ctx, key_ref).await?;
         if cmk.origin != "EXTERNAL" {
             return Err(KmsError::UnsupportedOrigin);
@@ -796,7 +822,9 @@ impl Kms {
         }
         cmk.material_fingerprint = Some(fingerprint);
         cmk.material_expire = expire_unix.filter(|t| *t != 0);
-        cmk.state = ENABLED.into();
+        if cmk.state == PENDING_IMPORT {
+            cmk.state = ENABLED.into();
+        }
         self.meta.put_cmk(cmk.clone()).await?;
         self.count(ctx, &cmk.key_id, "ImportKeyMaterial").await?;
         Ok(cmk)
@@ -805,6 +833,7 @@ impl Kms {
     /// DeleteKeyMaterial: the imported material is gone (what it protects is
     /// unreadable until the same material is imported again).
     pub async fn delete_key_material(&self, ctx: &KmsContext, key_ref: &str) -> Result<Cmk, KmsError> {
+        let _guard = self.write_lock.lock().await;
         let mut cmk = self.resolve(ctx, key_ref).await?;
         if cmk.origin != "EXTERNAL" {
             return Err(KmsError::UnsupportedOrigin);

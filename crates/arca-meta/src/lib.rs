@@ -34,6 +34,9 @@ pub enum MetaError {
     /// The multipart upload does not exist (never did, completed or aborted).
     #[error("no such upload")]
     NoSuchUpload,
+    /// The parts of an upload changed while Complete was assembling them.
+    #[error("parts changed during completion")]
+    PartsChanged,
     /// The object's current state is not what the write expected.
     #[error("object changed concurrently or precondition failed")]
     Conflict(Option<Box<ObjectRecord>>),

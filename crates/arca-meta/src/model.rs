@@ -221,6 +221,9 @@ pub struct Upload {
     /// Encryption decided at initiation; every part uses it.
     #[serde(default)]
     pub encryption: Option<Encryption>,
+    /// `x-oss-forbid-overwrite` given at initiation: Complete must not replace an object.
+    #[serde(default)]
+    pub forbid_overwrite: bool,
 }
 
 /// One uploaded part of a multipart upload.

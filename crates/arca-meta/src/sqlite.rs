@@ -727,6 +727,13 @@ impl MetaStore for Sqlite {
         self.run(move |c| {
             let tx = c.transaction().map_err(engine)?;
             let keep: HashSet<&str> = record.extents.iter().map(|e| e.blob.as_str()).collect();
+            // The record was built from a snapshot of the parts; a part
+            // re-uploaded since then replaced (and queued for deletion) a blob
+            // the record names. Refuse rather than reference garbage.
+            let current: HashSet<String> = part_rows(&tx, &id)?.into_iter().map(|p| p.blob).collect();
+            if !keep.iter().all(|b| current.contains(*b)) {
+                return Err(MetaError::PartsChanged);
+            }
             end_upload(&tx, &id, &keep)?;
             replace_object(&tx, &record, &expect)?;
             tx.commit().map_err(engine)

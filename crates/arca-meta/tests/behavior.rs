@@ -41,6 +41,7 @@ fn upload(bucket: &str, key: &str, id: &str) -> Upload {
         attrs: ObjectAttrs::default(),
         version_id: format!("v-{id}"),
         encryption: None,
+        forbid_overwrite: false,
     }
 }
 
@@ -199,4 +200,22 @@ async fn sqlite_engine() {
     drop(m);
     let m = Sqlite::open(&dir.path().join("meta.sqlite")).unwrap();
     assert!(m.get_bucket("lo").await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn complete_refuses_parts_replaced_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Sqlite::open(&dir.path().join("meta.sqlite")).unwrap();
+    m.create_bucket(bucket("race")).await.unwrap();
+    m.create_upload(upload("race", "k", "UR")).await.unwrap();
+    m.put_part("UR", part(1, "first")).await.unwrap();
+    // Complete built its record from part 1 = "first"; a retried upload replaced it.
+    m.put_part("UR", part(1, "second")).await.unwrap();
+    assert!(matches!(
+        m.complete_upload("UR", object("race", "k", &["first"]), Expect::Any).await,
+        Err(MetaError::PartsChanged)
+    ));
+    assert!(m.get_object("race", "k").await.unwrap().is_none());
+    m.complete_upload("UR", object("race", "k", &["second"]), Expect::Any).await.unwrap();
+    assert_eq!(m.get_object("race", "k").await.unwrap().unwrap().extents[0].blob, "second");
 }

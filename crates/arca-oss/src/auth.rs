@@ -145,8 +145,14 @@ async fn v1_url(svc: &ObjectService, p: &SignedParts<'_>, now: i64) -> Result<Ca
     if sign::signatures_equal(provided, &sign::v1_signature(&secret, &sts)) {
         return Ok(Caller::account(account));
     }
-    // oss2 puts x-oss-date on the date line when it was among the signed headers.
+    // oss2 puts x-oss-date on the date line when it was among the signed
+    // headers. That string is the one a header-signed request signs, and
+    // `Expires` is not covered by it: the date itself must then be fresh.
     if let Some(d) = header(p, "x-oss-date") {
+        let t = parse_http_date(d).ok_or_else(|| OssError::access_denied("Invalid Date Header."))?;
+        if (now - t).abs() > MAX_SKEW_SECS {
+            return Err(skewed());
+        }
         let alt = sign::v1_string_to_sign(p, d.as_bytes());
         if sign::signatures_equal(provided, &sign::v1_signature(&secret, &alt)) {
             return Ok(Caller::account(account));

@@ -30,7 +30,7 @@ pub async fn initiate(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response
     let attrs = req.object_attrs();
     let sse = req.sse_request()?;
     let up = svc
-        .initiate_upload(&req.caller, req.region(), req.bucket(), req.key(), attrs, &sse)
+        .initiate_upload(&req.caller, req.region(), req.bucket(), req.key(), attrs, &sse, req.forbid_overwrite())
         .await
         .map_err(|e| req.core_err(e))?;
     let mut w = XmlWriter::default();
