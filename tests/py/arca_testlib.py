@@ -408,3 +408,24 @@ def cleanup_bucket(bucket):
         bucket.delete_bucket()
     except oss2.exceptions.NoSuchBucket:
         pass
+
+
+# --------------------------------------------------------------------------
+# the data dir (read-only peeks for the at-rest tests)
+
+
+def object_records(data_dir):
+    """{(bucket, key): record dict} of every object in <data_dir>/meta.sqlite (readable while the server runs)."""
+    import sqlite3
+
+    db = sqlite3.connect("file:%s?mode=ro" % (Path(data_dir) / "meta.sqlite"), uri=True)
+    try:
+        rows = db.execute("SELECT bucket, key, record FROM objects").fetchall()
+    finally:
+        db.close()
+    return {(b, bytes(k).decode() if isinstance(k, (bytes, memoryview)) else k): json.loads(r) for b, k, r in rows}
+
+
+def blob_file(data_dir, blob):
+    """Path of a blob id: <data_dir>/blobs/<first 2 hex>/<blob>."""
+    return Path(data_dir) / "blobs" / blob[:2] / blob
