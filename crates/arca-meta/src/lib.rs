@@ -86,6 +86,24 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn put_access_key(&self, key: AccessKey) -> Result<(), MetaError>;
     /// Looks up an access key by id.
     async fn get_access_key(&self, id: &str) -> Result<Option<AccessKey>, MetaError>;
+    /// Every access key of an account (root's and its users'), oldest first.
+    async fn list_access_keys(&self, account: &str) -> Result<Vec<AccessKey>, MetaError>;
+    /// Deletes an access key; false when there was none.
+    async fn delete_access_key(&self, id: &str) -> Result<bool, MetaError>;
+    /// Every account, oldest first.
+    async fn list_accounts(&self) -> Result<Vec<Account>, MetaError>;
+
+    /// Reads one identity record (`kind` is e.g. `user`, `group`, `policy`;
+    /// the body is the identity crate's JSON).
+    async fn iam_get(&self, account: &str, kind: &str, name: &str) -> Result<Option<String>, MetaError>;
+    /// Every identity record of a kind in an account, by name.
+    async fn iam_list(&self, account: &str, kind: &str) -> Result<Vec<String>, MetaError>;
+    /// Stores an identity record. With `create`, an existing record is kept
+    /// and false returned; otherwise it is replaced.
+    async fn iam_put(&self, account: &str, kind: &str, name: &str, body: &str, create: bool)
+    -> Result<bool, MetaError>;
+    /// Deletes an identity record; false when there was none.
+    async fn iam_delete(&self, account: &str, kind: &str, name: &str) -> Result<bool, MetaError>;
 
     /// Reads a deployment setting (e.g. which account is the root account).
     async fn get_setting(&self, name: &str) -> Result<Option<String>, MetaError>;

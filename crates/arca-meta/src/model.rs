@@ -27,6 +27,8 @@ pub struct AccessKey {
     pub enabled: bool,
     /// Creation time.
     pub created: i64,
+    /// The RAM user the key belongs to; `None` for the account's root key.
+    pub user: Option<String>,
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -36,6 +38,7 @@ impl std::fmt::Debug for AccessKey {
             .field("secret", &"<redacted>")
             .field("account_id", &self.account_id)
             .field("enabled", &self.enabled)
+            .field("user", &self.user)
             .finish()
     }
 }
@@ -60,6 +63,9 @@ pub struct Bucket {
     /// Default encryption for new objects (none when absent).
     #[serde(default)]
     pub encryption: Option<EncryptionRule>,
+    /// Bucket policy document (validated JSON text), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// A bucket's default server-side encryption. Stored as configured: KMS key

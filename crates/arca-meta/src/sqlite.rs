@@ -48,6 +48,12 @@ CREATE TABLE kms_versions (version_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, ve
 CREATE TABLE kms_usage (account TEXT NOT NULL, key_id TEXT NOT NULL, action TEXT NOT NULL, count INTEGER NOT NULL,
     PRIMARY KEY (account, key_id, action));
 "#,
+    r#"
+ALTER TABLE access_keys ADD COLUMN user_name TEXT;
+CREATE INDEX access_keys_by_owner ON access_keys (account_id, user_name);
+CREATE TABLE iam_entities (account TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (account, kind, name));
+"#,
 ];
 
 /// The SQLite engine.
@@ -175,6 +181,19 @@ fn end_upload(tx: &Transaction<'_>, upload_id: &str, keep: &HashSet<&str>) -> Re
     if n == 0 { Err(MetaError::NoSuchUpload) } else { Ok(()) }
 }
 
+const ACCESS_KEY_COLUMNS: &str = "id, secret, account_id, enabled, created, user_name";
+
+fn access_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKey> {
+    Ok(AccessKey {
+        id: r.get(0)?,
+        secret: r.get(1)?,
+        account_id: r.get(2)?,
+        enabled: r.get(3)?,
+        created: r.get(4)?,
+        user: r.get(5)?,
+    })
+}
+
 #[async_trait::async_trait]
 impl MetaStore for Sqlite {
     async fn ensure_account(&self, account: Account) -> Result<(), MetaError> {
@@ -192,8 +211,9 @@ impl MetaStore for Sqlite {
     async fn put_access_key(&self, key: AccessKey) -> Result<(), MetaError> {
         self.run(move |c| {
             c.execute(
-                "INSERT OR REPLACE INTO access_keys (id, secret, account_id, enabled, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key.id, key.secret, key.account_id, key.enabled, key.created],
+                "INSERT OR REPLACE INTO access_keys (id, secret, account_id, enabled, created, user_name)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![key.id, key.secret, key.account_id, key.enabled, key.created, key.user],
             )
             .map_err(engine)?;
             Ok(())
@@ -204,17 +224,98 @@ impl MetaStore for Sqlite {
     async fn get_access_key(&self, id: &str) -> Result<Option<AccessKey>, MetaError> {
         let id = id.to_owned();
         self.run(move |c| {
-            c.query_row("SELECT id, secret, account_id, enabled, created FROM access_keys WHERE id = ?1", [id], |r| {
-                Ok(AccessKey {
-                    id: r.get(0)?,
-                    secret: r.get(1)?,
-                    account_id: r.get(2)?,
-                    enabled: r.get(3)?,
-                    created: r.get(4)?,
-                })
-            })
+            c.query_row(&format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE id = ?1"), [id], access_key_row)
+                .optional()
+                .map_err(engine)
+        })
+        .await
+    }
+
+    async fn list_access_keys(&self, account: &str) -> Result<Vec<AccessKey>, MetaError> {
+        let account = account.to_owned();
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE account_id = ?1 ORDER BY created, id"
+                ))
+                .map_err(engine)?;
+            let rows = stmt.query_map([account], access_key_row).map_err(engine)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(engine)
+        })
+        .await
+    }
+
+    async fn delete_access_key(&self, id: &str) -> Result<bool, MetaError> {
+        let id = id.to_owned();
+        self.run(move |c| Ok(c.execute("DELETE FROM access_keys WHERE id = ?1", [id]).map_err(engine)? > 0)).await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, MetaError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare("SELECT id, name, created FROM accounts ORDER BY created, id").map_err(engine)?;
+            let rows = stmt
+                .query_map([], |r| Ok(Account { id: r.get(0)?, name: r.get(1)?, created: r.get(2)? }))
+                .map_err(engine)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(engine)
+        })
+        .await
+    }
+
+    async fn iam_get(&self, account: &str, kind: &str, name: &str) -> Result<Option<String>, MetaError> {
+        let (account, kind, name) = (account.to_owned(), kind.to_owned(), name.to_owned());
+        self.run(move |c| {
+            c.query_row(
+                "SELECT body FROM iam_entities WHERE account = ?1 AND kind = ?2 AND name = ?3",
+                params![account, kind, name],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(engine)
+        })
+        .await
+    }
+
+    async fn iam_list(&self, account: &str, kind: &str) -> Result<Vec<String>, MetaError> {
+        let (account, kind) = (account.to_owned(), kind.to_owned());
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare("SELECT body FROM iam_entities WHERE account = ?1 AND kind = ?2 ORDER BY name")
+                .map_err(engine)?;
+            let rows = stmt.query_map(params![account, kind], |r| r.get(0)).map_err(engine)?;
+            rows.collect::<Result<Vec<String>, _>>().map_err(engine)
+        })
+        .await
+    }
+
+    async fn iam_put(
+        &self,
+        account: &str,
+        kind: &str,
+        name: &str,
+        body: &str,
+        create: bool,
+    ) -> Result<bool, MetaError> {
+        let (account, kind, name, body) = (account.to_owned(), kind.to_owned(), name.to_owned(), body.to_owned());
+        self.run(move |c| {
+            let sql = if create {
+                "INSERT OR IGNORE INTO iam_entities (account, kind, name, body) VALUES (?1, ?2, ?3, ?4)"
+            } else {
+                "INSERT OR REPLACE INTO iam_entities (account, kind, name, body) VALUES (?1, ?2, ?3, ?4)"
+            };
+            Ok(c.execute(sql, params![account, kind, name, body]).map_err(engine)? > 0)
+        })
+        .await
+    }
+
+    async fn iam_delete(&self, account: &str, kind: &str, name: &str) -> Result<bool, MetaError> {
+        let (account, kind, name) = (account.to_owned(), kind.to_owned(), name.to_owned());
+        self.run(move |c| {
+            Ok(c.execute(
+                "DELETE FROM iam_entities WHERE account = ?1 AND kind = ?2 AND name = ?3",
+                params![account, kind, name],
+            )
+            .map_err(engine)?
+                > 0)
         })
         .await
     }

@@ -13,6 +13,7 @@ fn bucket(name: &str) -> Bucket {
         redundancy: "LRS".into(),
         created: 1,
         encryption: None,
+        policy: None,
     }
 }
 
@@ -169,11 +170,40 @@ async fn check_keys_and_settings(m: &dyn MetaStore) {
     m.put_setting("x", "1").await.unwrap();
     m.put_setting("x", "2").await.unwrap();
     assert_eq!(m.get_setting("x").await.unwrap().as_deref(), Some("2"));
-    let key =
-        AccessKey { id: "AK".into(), secret: "S3CRET".into(), account_id: "1000".into(), enabled: true, created: 1 };
+    let key = AccessKey {
+        id: "AK".into(),
+        secret: "S3CRET".into(),
+        account_id: "1000".into(),
+        enabled: true,
+        created: 1,
+        user: None,
+    };
     m.put_access_key(key.clone()).await.unwrap();
     assert_eq!(m.get_access_key("AK").await.unwrap(), Some(key.clone()));
     assert!(!format!("{key:?}").contains("S3CRET"));
+    let user_key = AccessKey { id: "AK2".into(), user: Some("alice".into()), created: 2, ..key.clone() };
+    m.put_access_key(user_key.clone()).await.unwrap();
+    assert_eq!(m.list_access_keys("1000").await.unwrap(), vec![key.clone(), user_key.clone()]);
+    assert!(m.list_access_keys("2000").await.unwrap().is_empty());
+    assert!(m.delete_access_key("AK2").await.unwrap());
+    assert!(!m.delete_access_key("AK2").await.unwrap());
+    assert_eq!(m.get_access_key("AK2").await.unwrap(), None);
+    // Identity records: create-only inserts keep the first, puts replace, lists are by name.
+    assert!(m.iam_put("1000", "user", "bob", "{\"v\":1}", true).await.unwrap());
+    assert!(!m.iam_put("1000", "user", "bob", "{\"v\":2}", true).await.unwrap());
+    assert_eq!(m.iam_get("1000", "user", "bob").await.unwrap().as_deref(), Some("{\"v\":1}"));
+    assert!(m.iam_put("1000", "user", "bob", "{\"v\":3}", false).await.unwrap());
+    assert!(m.iam_put("1000", "user", "alice", "a", true).await.unwrap());
+    assert!(m.iam_put("1000", "group", "g", "g", true).await.unwrap());
+    assert_eq!(m.iam_list("1000", "user").await.unwrap(), vec!["a".to_owned(), "{\"v\":3}".to_owned()]);
+    assert!(m.iam_get("2000", "user", "bob").await.unwrap().is_none());
+    assert!(m.iam_delete("1000", "user", "bob").await.unwrap());
+    assert!(!m.iam_delete("1000", "user", "bob").await.unwrap());
+    let acct = |id: &str, created| arca_meta::Account { id: id.into(), name: format!("n{id}"), created };
+    m.ensure_account(acct("1000", 1)).await.unwrap();
+    m.ensure_account(acct("2000", 2)).await.unwrap();
+    m.ensure_account(Account { name: "renamed".into(), ..acct("1000", 1) }).await.unwrap();
+    assert_eq!(m.list_accounts().await.unwrap(), vec![acct("1000", 1), acct("2000", 2)]);
     let v = |n: u32| KeyVersion { key_id: "svc".into(), version: n, sealed: vec![n as u8; 4], created: n as i64 };
     assert!(m.add_key_version(v(1)).await.unwrap());
     assert!(m.add_key_version(v(2)).await.unwrap());
