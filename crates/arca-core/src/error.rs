@@ -37,6 +37,12 @@ pub enum CoreError {
     /// The caller may not do this.
     #[error("{0}")]
     AccessDenied(String),
+    /// A bucket policy that does not parse or validate.
+    #[error("The policy is not valid: {0}")]
+    MalformedPolicy(String),
+    /// GetBucketPolicy on a bucket without one.
+    #[error("The bucket policy does not exist.")]
+    NoSuchBucketPolicy,
     /// The bucket lives in another region; it must be addressed there.
     #[error(
         "The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint."

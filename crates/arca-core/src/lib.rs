@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+mod authz;
 pub mod checksum;
 mod error;
 mod gc;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arca_blob::BlobStore;
+use arca_iam::{Audit, Context, Identity};
 use arca_kms::{KeyManager, Kms};
 use arca_meta::{Bucket, MetaStore};
 
@@ -30,6 +32,7 @@ pub use arca_meta::{
     AccessKey, Account, BucketStat, Encryption, EncryptionRule, ObjectAttrs, ObjectKind, ObjectRecord, Part, Upload,
     UserMeta,
 };
+pub use authz::{Access, KMS_FORBIDDEN, Op, oss_arn};
 pub use error::CoreError;
 pub use list::{ListParams, Listing, UploadListParams, UploadListing};
 pub use multipart::{CompletePart, PartsPage};
@@ -40,34 +43,35 @@ pub use stream::ByteStream;
 /// The bucket type, re-exported for dialects.
 pub type BucketInfo = Bucket;
 
-/// Who is calling: an account, or nobody (anonymous).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who is calling, and the request's condition values (source IP, time, …).
+#[derive(Debug, Clone)]
 pub struct Caller {
-    /// The account the request acts for; `None` for anonymous requests.
-    pub account: Option<String>,
+    /// The authenticated identity with its policies.
+    pub identity: Identity,
+    /// Condition values of the request (`acs:SourceIp`, `acs:CurrentTime`, …).
+    pub context: Context,
 }
 
 impl Caller {
+    /// An authenticated (or anonymous) caller.
+    pub fn new(identity: Identity, context: Context) -> Self {
+        Caller { identity, context }
+    }
+
     /// An anonymous caller.
     pub fn anonymous() -> Self {
-        Caller { account: None }
+        Caller::new(Identity::anonymous(), Context::new())
     }
 
-    /// A caller acting for `account`.
+    /// The root identity of `account`.
     pub fn account(account: impl Into<String>) -> Self {
-        Caller { account: Some(account.into()) }
+        Caller::new(Identity::root(account), Context::new())
     }
-}
 
-/// What a request wants to do, for the access check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Read object data or listings.
-    Read,
-    /// Write or delete objects.
-    Write,
-    /// Manage the bucket itself (ACL, delete, info).
-    Owner,
+    /// The account the caller acts for; `None` when anonymous.
+    pub fn account_id(&self) -> Option<&str> {
+        self.identity.principal.account()
+    }
 }
 
 /// Limits, with OSS's values as defaults.
@@ -123,7 +127,8 @@ pub struct ObjectService {
     keys: Arc<KeyManager>,
     kms: Arc<Kms>,
     limits: Limits,
-    /// Serializes read-modify-write of bucket settings (ACL, encryption).
+    audit: Arc<Audit>,
+    /// Serializes read-modify-write of bucket settings (ACL, encryption, policy).
     bucket_settings: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -148,7 +153,14 @@ impl ObjectService {
         kms: Arc<Kms>,
         limits: Limits,
     ) -> Self {
-        ObjectService { meta, blobs, keys, kms, limits, bucket_settings: Arc::default() }
+        let audit = Arc::new(Audit::disabled());
+        ObjectService { meta, blobs, keys, kms, limits, audit, bucket_settings: Arc::default() }
+    }
+
+    /// Records denied requests in `audit`.
+    pub fn with_audit(mut self, audit: Arc<Audit>) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// The metadata store (for account and key administration).
@@ -166,26 +178,32 @@ impl ObjectService {
         &self.limits
     }
 
-    /// Loads a bucket for a request served in `region` and checks access.
+    /// Loads a bucket for a request served in `region` and authorizes `op` on it.
     ///
     /// # Errors
     /// `NoSuchBucket`; `WrongRegion` when the bucket lives elsewhere;
-    /// `AccessDenied` when neither ownership nor the bucket ACL allows `access`.
-    pub async fn bucket(&self, caller: &Caller, region: &str, name: &str, access: Access) -> Result<Bucket, CoreError> {
+    /// `AccessDenied` when no policy or ACL allows `op`.
+    pub async fn bucket(&self, caller: &Caller, region: &str, name: &str, op: Op<'_>) -> Result<Bucket, CoreError> {
+        let bucket = self.located_bucket(region, name).await?;
+        self.authorize(caller, &bucket, &op, None)?;
+        Ok(bucket)
+    }
+
+    /// Loads a bucket served in `region`, without authorizing anything.
+    pub(crate) async fn located_bucket(&self, region: &str, name: &str) -> Result<Bucket, CoreError> {
         let bucket = self.meta.get_bucket(name).await?.ok_or(CoreError::NoSuchBucket)?;
         if bucket.region != region {
             return Err(CoreError::WrongRegion { region: bucket.region });
         }
-        if !acl_allows(caller, &bucket, None, access) {
-            return Err(denied());
-        }
         Ok(bucket)
     }
 
-    /// Creates a bucket owned by the caller in `spec.region`. Re-creating
-    /// one's own bucket with the same region succeeds without change.
+    /// Creates a bucket owned by the caller's account in `spec.region`.
+    /// Re-creating one's own bucket with the same region succeeds without change.
     pub async fn create_bucket(&self, caller: &Caller, spec: CreateBucket) -> Result<Bucket, CoreError> {
-        let owner = caller.account.clone().ok_or_else(denied)?;
+        let account = caller.account_id().unwrap_or_default();
+        let arn = format!("acs:oss:{}:{account}:{}", spec.region, spec.name);
+        let owner = self.authorize_account(caller, "oss:PutBucket", &arn)?;
         if !names::valid_bucket_name(&spec.name) {
             return Err(CoreError::InvalidBucketName);
         }
@@ -197,7 +215,7 @@ impl ObjectService {
         if owned.iter().filter(|b| b.region == spec.region).count() >= self.limits.max_buckets {
             return Err(CoreError::TooManyBuckets);
         }
-        let bucket = Bucket {
+        let mut bucket = Bucket {
             name: spec.name,
             owner,
             region: spec.region,
@@ -205,8 +223,14 @@ impl ObjectService {
             storage_class: spec.storage_class,
             redundancy: spec.redundancy,
             created: now(),
-            encryption,
+            encryption: None,
+            policy: None,
         };
+        if let Some(rule) = encryption {
+            // Creating with a default encryption also configures it.
+            self.authorize_account(caller, "oss:PutBucketEncryption", &arn)?;
+            bucket.encryption = Some(self.check_kms_rule(caller, &bucket, rule).await?);
+        }
         match self.meta.create_bucket(bucket.clone()).await {
             Ok(()) => Ok(bucket),
             Err(arca_meta::MetaError::BucketExists(existing))
@@ -220,8 +244,22 @@ impl ObjectService {
         }
     }
 
-    /// The caller's buckets (all regions), sorted by name, after `marker`.
-    /// Returns the page and whether more follow.
+    /// A KMS default naming a CMK: the key must exist in the bucket's region
+    /// and the caller may list and describe it (spec B5). The id is stored as given.
+    async fn check_kms_rule(
+        &self,
+        caller: &Caller,
+        bucket: &Bucket,
+        rule: EncryptionRule,
+    ) -> Result<EncryptionRule, CoreError> {
+        if let Some(key) = rule.kms_key_id.as_deref() {
+            self.authorize_kms(caller, bucket, key, &["kms:ListKeys", "kms:DescribeKey"]).await?;
+        }
+        Ok(rule)
+    }
+
+    /// The caller's account's buckets (all regions), sorted by name, after
+    /// `marker`. Returns the page and whether more follow.
     pub async fn list_buckets(
         &self,
         caller: &Caller,
@@ -229,7 +267,8 @@ impl ObjectService {
         marker: &str,
         max: usize,
     ) -> Result<(Vec<Bucket>, bool), CoreError> {
-        let owner = caller.account.clone().ok_or_else(denied)?;
+        let account = caller.account_id().unwrap_or_default();
+        let owner = self.authorize_account(caller, "oss:ListBuckets", &format!("acs:oss:*:{account}:*"))?;
         let mut page = self.meta.list_buckets(&owner, prefix, marker, max + 1).await?;
         let truncated = page.len() > max;
         page.truncate(max);
@@ -238,14 +277,14 @@ impl ObjectService {
 
     /// Deletes an empty bucket.
     pub async fn delete_bucket(&self, caller: &Caller, region: &str, name: &str) -> Result<(), CoreError> {
-        self.bucket(caller, region, name, Access::Owner).await?;
+        self.bucket(caller, region, name, Op::bucket("oss:DeleteBucket")).await?;
         Ok(self.meta.delete_bucket(name).await?)
     }
 
     /// Sets the bucket's canned ACL.
     pub async fn put_bucket_acl(&self, caller: &Caller, region: &str, name: &str, acl: &str) -> Result<(), CoreError> {
         let _guard = self.bucket_settings.lock().await;
-        let mut bucket = self.bucket(caller, region, name, Access::Owner).await?;
+        let mut bucket = self.bucket(caller, region, name, Op::bucket("oss:PutBucketAcl")).await?;
         check_choice(acl, &BUCKET_ACLS, "x-oss-acl")?;
         bucket.acl = acl.to_owned();
         Ok(self.meta.update_bucket(bucket).await?)
@@ -261,22 +300,72 @@ impl ObjectService {
         rule: EncryptionRule,
     ) -> Result<(), CoreError> {
         let _guard = self.bucket_settings.lock().await;
-        let mut bucket = self.bucket(caller, region, name, Access::Owner).await?;
-        bucket.encryption = Some(sse::validate_rule(&rule)?);
+        let mut bucket = self.bucket(caller, region, name, Op::bucket("oss:PutBucketEncryption")).await?;
+        let rule = sse::validate_rule(&rule)?;
+        bucket.encryption = Some(self.check_kms_rule(caller, &bucket, rule).await?);
         Ok(self.meta.update_bucket(bucket).await?)
     }
 
     /// Removes the bucket's default encryption (no error when there is none).
     pub async fn delete_bucket_encryption(&self, caller: &Caller, region: &str, name: &str) -> Result<(), CoreError> {
         let _guard = self.bucket_settings.lock().await;
-        let mut bucket = self.bucket(caller, region, name, Access::Owner).await?;
+        let mut bucket = self.bucket(caller, region, name, Op::bucket("oss:DeleteBucketEncryption")).await?;
         bucket.encryption = None;
+        Ok(self.meta.update_bucket(bucket).await?)
+    }
+
+    /// Sets the bucket policy (validated; at most 16 KiB).
+    ///
+    /// # Errors
+    /// `MalformedPolicy` with the line, column and reason of the first problem.
+    pub async fn put_bucket_policy(
+        &self,
+        caller: &Caller,
+        region: &str,
+        name: &str,
+        document: &str,
+    ) -> Result<(), CoreError> {
+        let _guard = self.bucket_settings.lock().await;
+        let mut bucket = self.bucket(caller, region, name, Op::bucket("oss:PutBucketPolicy")).await?;
+        if document.len() > 16 * 1024 {
+            return Err(CoreError::MalformedPolicy("the policy is larger than 16 KiB".into()));
+        }
+        let policy = arca_iam::Policy::parse(document, arca_iam::PolicyKind::Resource)
+            .map_err(|e| CoreError::MalformedPolicy(e.to_string()))?;
+        // Resources must lie in this bucket (spec B3).
+        let in_bucket = |r: &str| r.split(':').nth(4).is_some_and(|rest| rest.split('/').next() == Some(&bucket.name));
+        for s in &policy.statements {
+            if let Some(r) = s.resources.values.iter().find(|r| !in_bucket(r)) {
+                return Err(CoreError::MalformedPolicy(format!(
+                    "resource {r:?} is not in bucket {0}; write acs:oss:*:*:{0} or acs:oss:*:*:{0}/…",
+                    bucket.name
+                )));
+            }
+        }
+        bucket.policy = Some(document.to_owned());
+        Ok(self.meta.update_bucket(bucket).await?)
+    }
+
+    /// The bucket policy document.
+    ///
+    /// # Errors
+    /// `NoSuchBucketPolicy` when none is set.
+    pub async fn get_bucket_policy(&self, caller: &Caller, region: &str, name: &str) -> Result<String, CoreError> {
+        let bucket = self.bucket(caller, region, name, Op::bucket("oss:GetBucketPolicy")).await?;
+        bucket.policy.ok_or(CoreError::NoSuchBucketPolicy)
+    }
+
+    /// Removes the bucket policy (no error when there is none).
+    pub async fn delete_bucket_policy(&self, caller: &Caller, region: &str, name: &str) -> Result<(), CoreError> {
+        let _guard = self.bucket_settings.lock().await;
+        let mut bucket = self.bucket(caller, region, name, Op::bucket("oss:DeleteBucketPolicy")).await?;
+        bucket.policy = None;
         Ok(self.meta.update_bucket(bucket).await?)
     }
 
     /// Storage and object counts.
     pub async fn bucket_stat(&self, caller: &Caller, region: &str, name: &str) -> Result<BucketStat, CoreError> {
-        self.bucket(caller, region, name, Access::Owner).await?;
+        self.bucket(caller, region, name, Op::bucket("oss:GetBucketStat")).await?;
         Ok(self.meta.bucket_stat(name).await?)
     }
 
@@ -288,31 +377,10 @@ impl ObjectService {
     }
 }
 
-fn denied() -> CoreError {
-    CoreError::AccessDenied("You have no right to access this object because of bucket acl.".into())
-}
-
 fn check_choice(value: &str, allowed: &[&str], name: &str) -> Result<(), CoreError> {
     if allowed.contains(&value) {
         Ok(())
     } else {
         Err(CoreError::invalid_argument(format!("{name} is not valid: {value}"), name, value))
-    }
-}
-
-/// Owner may do anything; others only what the canned ACLs grant (the object
-/// ACL, unless `default`, overrides the bucket's for object access).
-fn acl_allows(caller: &Caller, bucket: &Bucket, object_acl: Option<&str>, access: Access) -> bool {
-    if caller.account.as_deref() == Some(bucket.owner.as_str()) {
-        return true;
-    }
-    let acl = match object_acl {
-        Some(a) if a != "default" => a,
-        _ => bucket.acl.as_str(),
-    };
-    match access {
-        Access::Read => acl == "public-read" || acl == "public-read-write",
-        Access::Write => acl == "public-read-write",
-        Access::Owner => false,
     }
 }

@@ -4,7 +4,7 @@
 
 use arca_meta::{ObjectRecord, Start, Upload, UploadStart, prefix_successor};
 
-use crate::{Access, Caller, CoreError, ObjectService};
+use crate::{Caller, CoreError, ObjectService, Op};
 
 /// ListObjects parameters (v1 and v2 alike).
 #[derive(Debug, Clone, Default)]
@@ -85,7 +85,8 @@ impl ObjectService {
         bucket: &str,
         p: &ListParams,
     ) -> Result<Listing, CoreError> {
-        self.bucket(caller, region, bucket, Access::Read).await?;
+        let extra = [("oss:Prefix", p.prefix.as_str()), ("oss:Delimiter", p.delimiter.as_str())];
+        self.bucket(caller, region, bucket, Op { action: "oss:ListObjects", key: None, extra: &extra }).await?;
         let mut out = Listing::default();
         let mut start = match &p.after {
             Some(a) if !a.is_empty() => Start::After(a.clone()),
@@ -137,7 +138,7 @@ impl ObjectService {
         bucket: &str,
         p: &UploadListParams,
     ) -> Result<UploadListing, CoreError> {
-        self.bucket(caller, region, bucket, Access::Read).await?;
+        self.bucket(caller, region, bucket, Op::bucket("oss:ListMultipartUploads")).await?;
         let mut out = UploadListing::default();
         let mut start = if p.key_marker.is_empty() {
             UploadStart::First

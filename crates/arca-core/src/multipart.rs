@@ -11,7 +11,7 @@ use crate::checksum::{crc64_combine, multipart_etag, upper_hex};
 use crate::objects::{CopySource, random_id};
 use crate::sse::{self, SseRequest};
 use crate::stream::{ByteStream, Sealing, discard, write_blob};
-use crate::{Access, Caller, CoreError, OBJECT_ACLS, ObjectService, check_choice, names, now};
+use crate::{Caller, CoreError, OBJECT_ACLS, ObjectService, Op, check_choice, names, now};
 
 /// A part named in CompleteMultipartUpload.
 #[derive(Debug, Clone)]
@@ -70,10 +70,10 @@ impl ObjectService {
         bucket: &str,
         key: &str,
         upload_id: &str,
-        access: Access,
+        action: &'static str,
     ) -> Result<(Bucket, Upload), CoreError> {
         names::check_key(key).map_err(CoreError::InvalidObjectName)?;
-        let b = self.bucket(caller, region, bucket, access).await?;
+        let b = self.bucket(caller, region, bucket, Op::object(action, key)).await?;
         match self.meta.get_upload(upload_id).await? {
             Some(u) if u.bucket == bucket && u.key == key => Ok((b, u)),
             _ => Err(CoreError::NoSuchUpload),
@@ -95,7 +95,7 @@ impl ObjectService {
     ) -> Result<Upload, CoreError> {
         names::check_key(key).map_err(CoreError::InvalidObjectName)?;
         check_choice(&attrs.acl, &OBJECT_ACLS, "x-oss-object-acl")?;
-        let b = self.bucket(caller, region, bucket, Access::Write).await?;
+        let b = self.bucket(caller, region, bucket, Op::object("oss:PutObject", key)).await?;
         let mut attrs = attrs;
         crate::objects::default_storage_class(&mut attrs, &b);
         if forbid_overwrite && self.meta.get_object(bucket, key).await?.is_some() {
@@ -104,10 +104,7 @@ impl ObjectService {
         let version_id = random_id();
         let encryption = match sse::resolve(sse, &b)? {
             None => None,
-            Some(plan) => {
-                sse::check_kms_caller(caller, &plan)?;
-                Some(self.new_data_key(&plan, &b, key, &version_id).await?.0)
-            }
+            Some(plan) => Some(self.new_data_key(caller, &plan, &b, key, &version_id).await?.0),
         };
         let upload = Upload {
             upload_id: new_upload_id(),
@@ -140,12 +137,9 @@ impl ObjectService {
         body: ByteStream,
     ) -> Result<(Part, Option<Encryption>), CoreError> {
         check_part_number(number)?;
-        let (b, upload) = self.upload_for(caller, region, bucket, key, upload_id, Access::Write).await?;
-        if caller.account.is_none() && upload.encryption.as_ref().is_some_and(|e| e.algorithm == sse::KMS) {
-            return Err(CoreError::AccessDenied("This request is forbidden by kms.".into()));
-        }
+        let (b, upload) = self.upload_for(caller, region, bucket, key, upload_id, "oss:PutObject").await?;
         let sealing = self
-            .decryption(upload.encryption.as_ref(), &b, key, &upload.version_id)
+            .decryption(caller, upload.encryption.as_ref(), &b, key, &upload.version_id)
             .await?
             .map(|(key, suite)| Sealing { key, params: StreamParams::random(suite, number) });
         let salt = sealing.as_ref().map(|s| hex::encode(s.params.salt));
@@ -181,7 +175,7 @@ impl ObjectService {
         range: Option<(u64, Option<u64>)>,
     ) -> Result<(Part, Option<Encryption>), CoreError> {
         check_part_number(number)?;
-        self.upload_for(caller, region, bucket, key, upload_id, Access::Write).await?;
+        self.upload_for(caller, region, bucket, key, upload_id, "oss:PutObject").await?;
         let src = self.head_object(caller, region, &source.bucket, &source.key).await?;
         source.conditions.check(&src, ["x-oss-copy-source-if-match", "x-oss-copy-source-if-unmodified-since"])?;
         let (start, end) = match range {
@@ -198,7 +192,7 @@ impl ObjectService {
                 (s, end)
             }
         };
-        let body = self.read_object(&src, start, end).await?;
+        let body = self.read_object(caller, &src, start, end).await?;
         self.upload_part(caller, region, bucket, key, upload_id, number, None, Some(end - start), body).await
     }
 
@@ -214,7 +208,7 @@ impl ObjectService {
         marker: u32,
         max: usize,
     ) -> Result<PartsPage, CoreError> {
-        let (_, upload) = self.upload_for(caller, region, bucket, key, upload_id, Access::Read).await?;
+        let (_, upload) = self.upload_for(caller, region, bucket, key, upload_id, "oss:ListParts").await?;
         let mut parts = self.meta.list_parts(upload_id, marker, max + 1).await?;
         let truncated = parts.len() > max;
         parts.truncate(max);
@@ -230,7 +224,7 @@ impl ObjectService {
         key: &str,
         upload_id: &str,
     ) -> Result<(), CoreError> {
-        self.upload_for(caller, region, bucket, key, upload_id, Access::Write).await?;
+        self.upload_for(caller, region, bucket, key, upload_id, "oss:AbortMultipartUpload").await?;
         Ok(self.meta.abort_upload(upload_id).await?)
     }
 
@@ -251,7 +245,7 @@ impl ObjectService {
         if let Some(a) = &acl {
             check_choice(a, &OBJECT_ACLS, "x-oss-object-acl")?;
         }
-        let (_, upload) = self.upload_for(caller, region, bucket, key, upload_id, Access::Write).await?;
+        let (_, upload) = self.upload_for(caller, region, bucket, key, upload_id, "oss:PutObject").await?;
         let uploaded = self.meta.list_parts(upload_id, 0, 10001).await?;
         let chosen: Vec<Part> = match listed {
             None => uploaded,

@@ -9,7 +9,7 @@ use arca_meta::{Bucket, Encryption, Expect, Extent, MetaError, ObjectAttrs, Obje
 use crate::checksum::{crc64_combine, upper_hex};
 use crate::sse::{self, SseRequest};
 use crate::stream::{ByteStream, Decryption, Sealing, Written, discard, read_extents, write_blob};
-use crate::{Access, Caller, CoreError, OBJECT_ACLS, ObjectService, acl_allows, check_choice, denied, names, now};
+use crate::{Caller, CoreError, OBJECT_ACLS, ObjectService, Op, check_choice, names, now};
 
 /// PutObject arguments.
 pub struct PutObject {
@@ -144,7 +144,7 @@ impl ObjectService {
     pub async fn put_object(&self, caller: &Caller, region: &str, req: PutObject) -> Result<ObjectRecord, CoreError> {
         check_key(&req.key)?;
         check_choice(&req.attrs.acl, &OBJECT_ACLS, "x-oss-object-acl")?;
-        let bucket = self.bucket(caller, region, &req.bucket, Access::Write).await?;
+        let bucket = self.bucket(caller, region, &req.bucket, Op::object("oss:PutObject", &req.key)).await?;
         let mut req = req;
         default_storage_class(&mut req.attrs, &bucket);
         if req.forbid_overwrite && self.meta.get_object(&req.bucket, &req.key).await?.is_some() {
@@ -193,8 +193,7 @@ impl ObjectService {
         match sse::resolve(req, bucket)? {
             None => Ok((None, None)),
             Some(plan) => {
-                sse::check_kms_caller(caller, &plan)?;
-                let (enc, data_key) = self.new_data_key(&plan, bucket, key, version_id).await?;
+                let (enc, data_key) = self.new_data_key(caller, &plan, bucket, key, version_id).await?;
                 Ok((Some(enc), Some(Sealing { key: data_key, params: StreamParams::random(plan.suite, part) })))
             }
         }
@@ -203,6 +202,7 @@ impl ObjectService {
     /// The data key and suite of an existing encrypted version (`None` if plaintext).
     pub(crate) async fn decryption(
         &self,
+        caller: &Caller,
         enc: Option<&Encryption>,
         bucket: &Bucket,
         key: &str,
@@ -211,7 +211,7 @@ impl ObjectService {
         let Some(enc) = enc else { return Ok(None) };
         let suite =
             Suite::from_id(enc.suite).ok_or_else(|| CoreError::internal(format!("unknown suite {}", enc.suite)))?;
-        Ok(Some((self.data_key(enc, bucket, key, version_id).await?, suite)))
+        Ok(Some((self.data_key(caller, enc, bucket, key, version_id).await?, suite)))
     }
 
     /// Writes `record`; on failure discards `new_blobs` and maps conflicts.
@@ -248,18 +248,15 @@ impl ObjectService {
         key: &str,
     ) -> Result<ObjectRecord, CoreError> {
         check_key(key)?;
-        let b = self.meta.get_bucket(bucket).await?.ok_or(CoreError::NoSuchBucket)?;
-        if b.region != region {
-            return Err(CoreError::WrongRegion { region: b.region });
-        }
+        let b = self.located_bucket(region, bucket).await?;
         let rec = self.meta.get_object(bucket, key).await?;
-        let allowed = acl_allows(caller, &b, rec.as_ref().map(|r| r.attrs.acl.as_str()), Access::Read);
+        self.authorize(caller, &b, &Op::object("oss:GetObject", key), rec.as_ref().map(|r| r.attrs.acl.as_str()))?;
         match rec {
-            _ if !allowed => Err(denied()),
             Some(rec)
-                if caller.account.is_none() && rec.encryption.as_ref().is_some_and(|e| e.algorithm == sse::KMS) =>
+                if caller.account_id().is_none()
+                    && rec.encryption.as_ref().is_some_and(|e| e.algorithm == sse::KMS) =>
             {
-                Err(CoreError::AccessDenied("This request is forbidden by kms.".into()))
+                Err(CoreError::AccessDenied(crate::KMS_FORBIDDEN.into()))
             }
             Some(rec) => Ok(rec),
             None => Err(CoreError::NoSuchKey),
@@ -270,12 +267,18 @@ impl ObjectService {
     /// [`ObjectService::head_object`], decrypting if it is encrypted. Only the
     /// segments covering the range are read; a segment that fails
     /// authentication ends the stream with an error (and is logged).
-    pub async fn read_object(&self, record: &ObjectRecord, start: u64, end: u64) -> Result<ByteStream, CoreError> {
+    pub async fn read_object(
+        &self,
+        caller: &Caller,
+        record: &ObjectRecord,
+        start: u64,
+        end: u64,
+    ) -> Result<ByteStream, CoreError> {
         let decryption = match &record.encryption {
             None => None,
             Some(enc) => {
                 let bucket = self.meta.get_bucket(&record.bucket).await?.ok_or(CoreError::NoSuchBucket)?;
-                self.decryption(Some(enc), &bucket, &record.key, &record.version_id)
+                self.decryption(caller, Some(enc), &bucket, &record.key, &record.version_id)
                     .await?
                     .map(|(key, suite)| Decryption { key, suite })
             }
@@ -287,7 +290,7 @@ impl ObjectService {
     /// Deletes an object; deleting a missing key succeeds.
     pub async fn delete_object(&self, caller: &Caller, region: &str, bucket: &str, key: &str) -> Result<(), CoreError> {
         check_key(key)?;
-        self.bucket(caller, region, bucket, Access::Write).await?;
+        self.bucket(caller, region, bucket, Op::object("oss:DeleteObject", key)).await?;
         self.meta.delete_object(bucket, key).await?;
         Ok(())
     }
@@ -300,7 +303,11 @@ impl ObjectService {
         bucket: &str,
         keys: &[String],
     ) -> Result<Vec<Result<(), CoreError>>, CoreError> {
-        self.bucket(caller, region, bucket, Access::Write).await?;
+        // Every key is authorized before any is deleted: a refusal changes nothing.
+        let b = self.located_bucket(region, bucket).await?;
+        for key in keys {
+            self.authorize(caller, &b, &Op::object("oss:DeleteObject", key), None)?;
+        }
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             let r = match check_key(key) {
@@ -310,6 +317,20 @@ impl ObjectService {
             out.push(r);
         }
         Ok(out)
+    }
+
+    /// An object and its bucket, for GetObjectAcl.
+    pub async fn get_object_acl(
+        &self,
+        caller: &Caller,
+        region: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(crate::BucketInfo, ObjectRecord), CoreError> {
+        check_key(key)?;
+        let b = self.bucket(caller, region, bucket, Op::object("oss:GetObjectAcl", key)).await?;
+        let rec = self.meta.get_object(bucket, key).await?.ok_or(CoreError::NoSuchKey)?;
+        Ok((b, rec))
     }
 
     /// Sets an object's ACL.
@@ -323,7 +344,7 @@ impl ObjectService {
     ) -> Result<(), CoreError> {
         check_key(key)?;
         check_choice(acl, &OBJECT_ACLS, "x-oss-object-acl")?;
-        self.bucket(caller, region, bucket, Access::Owner).await?;
+        self.bucket(caller, region, bucket, Op::object("oss:PutObjectAcl", key)).await?;
         loop {
             let mut rec = self.meta.get_object(bucket, key).await?.ok_or(CoreError::NoSuchKey)?;
             let expect = Expect::Current { version_id: rec.version_id.clone(), size: rec.size };
@@ -345,7 +366,7 @@ impl ObjectService {
         }
         let src = self.head_object(caller, region, &req.source.bucket, &req.source.key).await?;
         req.source.conditions.check(&src, ["x-oss-copy-source-if-match", "x-oss-copy-source-if-unmodified-since"])?;
-        let dest = self.bucket(caller, region, &req.bucket, Access::Write).await?;
+        let dest = self.bucket(caller, region, &req.bucket, Op::object("oss:PutObject", &req.key)).await?;
         let mut attrs = req.replace_attrs.unwrap_or_else(|| src.attrs.clone());
         default_storage_class(&mut attrs, &dest);
         attrs.acl = req.acl.unwrap_or_else(|| if attrs.acl.is_empty() { "default".into() } else { attrs.acl.clone() });
@@ -374,7 +395,7 @@ impl ObjectService {
         let version_id = random_id();
         let (encryption, sealing) = self.seal_new(caller, &req.sse, &dest, &req.key, &version_id, 0).await?;
         let salt = sealing.as_ref().map(|s| hex::encode(s.params.salt));
-        let body = self.read_object(&src, 0, src.size).await?;
+        let body = self.read_object(caller, &src, 0, src.size).await?;
         let w = write_blob(&self.blobs, body, Some(src.size), self.limits.max_object_size, None, sealing).await?;
         // A multipart or appendable source gets the MD5 ETag of its content.
         let etag = if src.kind == ObjectKind::Normal { src.etag.clone() } else { upper_hex(&w.md5) };
@@ -406,7 +427,7 @@ impl ObjectService {
     ) -> Result<ObjectRecord, CoreError> {
         check_key(&req.key)?;
         check_choice(&req.attrs.acl, &OBJECT_ACLS, "x-oss-object-acl")?;
-        let bucket = self.bucket(caller, region, &req.bucket, Access::Write).await?;
+        let bucket = self.bucket(caller, region, &req.bucket, Op::object("oss:PutObject", &req.key)).await?;
         let mut req = req;
         default_storage_class(&mut req.attrs, &bucket);
         let current = self.meta.get_object(&req.bucket, &req.key).await?;
@@ -426,12 +447,9 @@ impl ObjectService {
                 (version_id, enc, sealing)
             }
             Some(cur) => {
-                if caller.account.is_none() && cur.encryption.as_ref().is_some_and(|e| e.algorithm == sse::KMS) {
-                    return Err(CoreError::AccessDenied("This request is forbidden by kms.".into()));
-                }
                 let index = u32::try_from(cur.extents.len()).map_err(|_| CoreError::EntityTooLarge)?;
                 let sealing = self
-                    .decryption(cur.encryption.as_ref(), &bucket, &cur.key, &cur.version_id)
+                    .decryption(caller, cur.encryption.as_ref(), &bucket, &cur.key, &cur.version_id)
                     .await?
                     .map(|(key, suite)| Sealing { key, params: StreamParams::random(suite, index) });
                 (cur.version_id.clone(), cur.encryption.clone(), sealing)

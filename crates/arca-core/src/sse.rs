@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arca_crypto::{DataKey, FORMAT_VERSION, Suite, unwrap_data_key, wrap_data_key};
 use arca_meta::{Bucket, Encryption, EncryptionRule};
 
-use crate::{CoreError, ObjectService};
+use crate::{Caller, CoreError, ObjectService};
 
 /// SSE algorithm names.
 pub const AES256: &str = "AES256";
@@ -110,14 +110,6 @@ pub(crate) fn resolve(req: &SseRequest, bucket: &Bucket) -> Result<Option<Plan>,
     }
 }
 
-/// SSE-KMS requests must not be anonymous.
-pub(crate) fn check_kms_caller(caller: &crate::Caller, plan: &Plan) -> Result<(), CoreError> {
-    if plan.algorithm == KMS && caller.account.is_none() {
-        return Err(CoreError::AccessDenied("This request is forbidden by kms.".into()));
-    }
-    Ok(())
-}
-
 /// What a wrapped data key is bound to.
 pub(crate) fn identity(bucket: &Bucket, key: &str, version_id: &str, algorithm: &str) -> Vec<u8> {
     [bucket.owner.as_str(), bucket.region.as_str(), bucket.name.as_str(), key, version_id, algorithm]
@@ -138,13 +130,14 @@ impl ObjectService {
     /// A fresh data key for a new object version under `plan`, and its record.
     pub(crate) async fn new_data_key(
         &self,
+        caller: &Caller,
         plan: &Plan,
         bucket: &Bucket,
         key: &str,
         version_id: &str,
     ) -> Result<(Encryption, Arc<DataKey>), CoreError> {
         if plan.algorithm == KMS {
-            return self.new_kms_data_key(plan, bucket, key, version_id).await;
+            return self.new_kms_data_key(caller, plan, bucket, key, version_id).await;
         }
         let (kref, master) = self
             .keys
@@ -169,14 +162,22 @@ impl ObjectService {
     /// `alias/acs/oss`, bound to the object by the encryption context.
     async fn new_kms_data_key(
         &self,
+        caller: &Caller,
         plan: &Plan,
         bucket: &Bucket,
         key: &str,
         version_id: &str,
     ) -> Result<(Encryption, Arc<DataKey>), CoreError> {
-        let ctx = kms_context(bucket);
+        if caller.account_id().is_none() {
+            return Err(CoreError::AccessDenied(crate::KMS_FORBIDDEN.into()));
+        }
+        let ctx = kms_context(bucket, caller);
         let cmk = match &plan.kms_key {
-            Some(k) => self.kms.resolve(&ctx, k).await.map_err(kms_error)?,
+            Some(k) => {
+                // Checked before any key is generated: a refused request is not metered.
+                let key_id = self.authorize_kms(caller, bucket, k, &["kms:GenerateDataKey"]).await?;
+                self.kms.resolve(&ctx, &key_id).await.map_err(kms_error)?
+            }
             None => self.kms.oss_service_key(&ctx).await.map_err(kms_error)?,
         };
         let context = encryption_context(bucket, key, version_id);
@@ -200,6 +201,7 @@ impl ObjectService {
     /// Unwraps the data key of an existing object version.
     pub(crate) async fn data_key(
         &self,
+        caller: &Caller,
         enc: &Encryption,
         bucket: &Bucket,
         key: &str,
@@ -212,8 +214,10 @@ impl ObjectService {
         }
         let wrapped = hex_decode(&enc.wrapped_key)?;
         if enc.algorithm == KMS {
+            self.authorize_kms_read(caller, bucket, Some(enc)).await?;
             let context = encryption_context(bucket, key, version_id);
-            let d = self.kms.decrypt(&kms_context(bucket), &wrapped, Some(&context)).await.map_err(kms_error)?;
+            let d =
+                self.kms.decrypt(&kms_context(bucket, caller), &wrapped, Some(&context)).await.map_err(kms_error)?;
             let raw = base64_decode(&d.plaintext)?;
             return DataKey::from_bytes(suite, &raw).map(Arc::new).map_err(CoreError::internal);
         }
@@ -226,8 +230,10 @@ impl ObjectService {
     }
 }
 
-fn kms_context(bucket: &Bucket) -> arca_kms::KmsContext {
-    arca_kms::KmsContext { account: bucket.owner.clone(), region: bucket.region.clone() }
+/// KMS calls for an object act in the bucket owner's account and region,
+/// on behalf of the caller.
+pub(crate) fn kms_context(bucket: &Bucket, caller: &Caller) -> arca_kms::KmsContext {
+    arca_kms::KmsContext::new(bucket.owner.clone(), bucket.region.clone()).acting_as(caller.identity.principal.arn())
 }
 
 /// The KMS encryption context of an object version: its OSS ARN and version id.
@@ -245,7 +251,7 @@ fn base64_decode(s: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, CoreError> {
 }
 
 /// KMS failures as object-service errors.
-fn kms_error(e: arca_kms::KmsError) -> CoreError {
+pub(crate) fn kms_error(e: arca_kms::KmsError) -> CoreError {
     use arca_kms::KmsError as K;
     match e {
         K::KeyNotFound | K::AliasNotFound | K::KeyVersionNotFound => CoreError::KmsKeyNotFound,
@@ -292,6 +298,7 @@ mod tests {
             redundancy: "LRS".into(),
             created: 0,
             encryption: Some(rule("SM4", None, None)),
+            policy: None,
         };
         let none = SseRequest::default();
         assert_eq!(resolve(&none, &b).unwrap().unwrap().algorithm, SM4);

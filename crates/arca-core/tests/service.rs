@@ -64,7 +64,7 @@ fn put(key: &str, data: &[u8]) -> PutObject {
 }
 
 async fn read_range(svc: &ObjectService, rec: &ObjectRecord, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
-    let mut s = svc.read_object(rec, start, end).await.unwrap();
+    let mut s = svc.read_object(&Caller::account("1000"), rec, start, end).await.unwrap();
     let mut out = Vec::new();
     while let Some(c) = s.next().await {
         out.extend_from_slice(&c?);
@@ -257,7 +257,7 @@ async fn access_and_region_rules() {
     let stranger = Caller::account("2000");
     let anon = Caller::anonymous();
     assert!(
-        matches!(e.svc.bucket(&e.owner, "r2", "bkt", Access::Read).await, Err(CoreError::WrongRegion { region }) if region == "r1")
+        matches!(e.svc.bucket(&e.owner, "r2", "bkt", Op::bucket("oss:GetBucketInfo")).await, Err(CoreError::WrongRegion { region }) if region == "r1")
     );
     assert!(matches!(e.svc.put_object(&anon, "r1", put("k", b"x")).await, Err(CoreError::AccessDenied(_))));
     e.svc.put_bucket_acl(&e.owner, "r1", "bkt", "public-read").await.unwrap();
@@ -455,7 +455,7 @@ async fn a_wrapped_key_moved_to_another_object_does_not_unwrap() {
     let b = e.svc.put_object(&e.owner, "r1", put_sse("b", b"secret b", "AES256")).await.unwrap();
     let forged = ObjectRecord { encryption: a.encryption.clone(), extents: a.extents.clone(), ..b.clone() };
     e.meta.put_object(forged.clone(), arca_meta::Expect::Any).await.unwrap();
-    assert!(matches!(e.svc.read_object(&forged, 0, forged.size).await, Err(CoreError::Integrity)));
+    assert!(matches!(e.svc.read_object(&e.owner, &forged, 0, forged.size).await, Err(CoreError::Integrity)));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -557,7 +557,10 @@ async fn unknown_format_or_suite_in_metadata_is_refused() {
         let enc = bad.encryption.as_mut().unwrap();
         enc.format = format;
         enc.suite = suite;
-        assert!(matches!(e.svc.read_object(&bad, 0, bad.size).await, Err(CoreError::Internal(_))), "{format}/{suite}");
+        assert!(
+            matches!(e.svc.read_object(&e.owner, &bad, 0, bad.size).await, Err(CoreError::Internal(_))),
+            "{format}/{suite}"
+        );
     }
     // An extent claiming to be plaintext inside an encrypted object is not served either.
     let mut mixed = rec.clone();
@@ -568,7 +571,7 @@ async fn unknown_format_or_suite_in_metadata_is_refused() {
 // ---------------------------------------------------------------- SSE-KMS
 
 fn kms_ctx() -> arca_kms::KmsContext {
-    arca_kms::KmsContext { account: "1000".into(), region: "r1".into() }
+    arca_kms::KmsContext::new("1000", "r1")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -608,7 +611,7 @@ async fn sse_kms_with_the_default_key_and_a_named_key() {
         e.svc.put_object(&e.owner, "r1", PutObject { sse: sse_named(&named.key_id, false), ..put("d", b"x") }).await;
     assert!(matches!(put_err, Err(CoreError::KmsKeyState(s)) if s == "Disabled"));
     assert!(matches!(e.svc.head_object(&e.owner, "r1", "bkt", "d").await, Err(CoreError::NoSuchKey)), "nothing stored");
-    assert!(matches!(e.svc.read_object(&c, 0, c.size).await, Err(CoreError::KmsKeyState(_))));
+    assert!(matches!(e.svc.read_object(&e.owner, &c, 0, c.size).await, Err(CoreError::KmsKeyState(_))));
     e.kms.enable_key(&kms_ctx(), &named.key_id).await.unwrap();
     assert_eq!(read_all(&e.svc, &c, 0, c.size).await, data);
 
@@ -624,9 +627,11 @@ async fn sse_kms_with_the_default_key_and_a_named_key() {
 
     // Deletion after the window: unreadable forever.
     e.kms.schedule_deletion(&kms_ctx(), &named.key_id, 7, false).await.unwrap();
-    assert!(matches!(e.svc.read_object(&c, 0, c.size).await, Err(CoreError::KmsKeyState(s)) if s == "PendingDeletion"));
+    assert!(
+        matches!(e.svc.read_object(&e.owner, &c, 0, c.size).await, Err(CoreError::KmsKeyState(s)) if s == "PendingDeletion")
+    );
     tokio::time::sleep(Duration::from_millis(7200)).await;
-    assert!(matches!(e.svc.read_object(&c, 0, c.size).await, Err(CoreError::KmsKeyNotFound)));
+    assert!(matches!(e.svc.read_object(&e.owner, &c, 0, c.size).await, Err(CoreError::KmsKeyNotFound)));
 
     // Metering: GenerateDataKey per KMS write, Decrypt per read.
     let usage = e.kms.usage("1000").await.unwrap();

@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arca_iam::{Audit, Context, Iam};
 use arca_kms::{Kms, KmsContext};
 use arca_meta::MetaStore;
 use bytes::Bytes;
@@ -17,6 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::actions::{ApiError, Params, dispatch};
 use crate::sign;
+use crate::{authz, ram};
 
 const MAX_SKEW_SECS: i64 = 15 * 60;
 const MAX_BODY: usize = 64 * 1024;
@@ -37,6 +40,8 @@ pub struct KmsApiConfig {
 pub struct KmsApiServer {
     kms: Arc<Kms>,
     meta: Arc<dyn MetaStore>,
+    iam: Arc<Iam>,
+    audit: Arc<Audit>,
     cfg: Arc<KmsApiConfig>,
     nonces: Arc<Mutex<HashMap<String, i64>>>,
 }
@@ -68,6 +73,11 @@ fn check_time(value: &str, name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+fn iso_now() -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::now_utc().format(fmt).unwrap_or_default()
+}
+
 fn parse_pairs(raw: &str) -> Vec<(String, String)> {
     arca_wire::parse_query(raw)
 }
@@ -79,9 +89,10 @@ fn request_id() -> String {
 }
 
 impl KmsApiServer {
-    /// A server over the KMS; access keys come from `meta`.
-    pub fn new(kms: Arc<Kms>, meta: Arc<dyn MetaStore>, cfg: KmsApiConfig) -> Self {
-        KmsApiServer { kms, meta, cfg: Arc::new(cfg), nonces: Arc::default() }
+    /// A server over the KMS and the identity directory; access keys come
+    /// from `meta`; denials go to `audit`.
+    pub fn new(kms: Arc<Kms>, meta: Arc<dyn MetaStore>, iam: Arc<Iam>, audit: Arc<Audit>, cfg: KmsApiConfig) -> Self {
+        KmsApiServer { kms, meta, iam, audit, cfg: Arc::new(cfg), nonces: Arc::default() }
     }
 
     /// Serves until `shutdown` resolves.
@@ -91,12 +102,12 @@ impl KmsApiServer {
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let Ok((stream, peer)) = accepted else { continue };
                     let _ = stream.set_nodelay(true);
                     let this = self.clone();
                     let service = service_fn(move |req| {
                         let this = this.clone();
-                        async move { Ok::<_, Infallible>(this.handle(req).await) }
+                        async move { Ok::<_, Infallible>(this.handle(req, peer).await) }
                     });
                     let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                     let conn = graceful.watch(conn);
@@ -110,11 +121,11 @@ impl KmsApiServer {
         let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
     }
 
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         let request_id = request_id();
         let started = std::time::Instant::now();
         let method = req.method().as_str().to_owned();
-        let result = self.process(req).await;
+        let result = self.process(req, peer).await;
         let (status, mut body, action) = match result {
             Ok((action, v)) => (StatusCode::OK, v, action),
             Err((action, e)) => {
@@ -141,7 +152,11 @@ impl KmsApiServer {
             .expect("valid response")
     }
 
-    async fn process(&self, req: Request<Incoming>) -> Result<(String, serde_json::Value), (String, ApiError)> {
+    async fn process(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<(String, serde_json::Value), (String, ApiError)> {
         let (parts, body) = req.into_parts();
         let mut params = parse_pairs(parts.uri.query().unwrap_or(""));
         let body = Limited::new(body, MAX_BODY)
@@ -175,20 +190,43 @@ impl KmsApiServer {
         {
             return Err(fail(ApiError::invalid("a parameter given twice")));
         }
-        let account = match &v3 {
+        let key = match &v3 {
             Some(authz) => {
                 let query = parse_pairs(parts.uri.query().unwrap_or(""));
                 self.authenticate_v3(parts.method.as_str(), authz, &query, &parts.headers, &body).await.map_err(fail)?
             }
             None => self.authenticate(parts.method.as_str(), &params).await.map_err(fail)?,
         };
+        let identity = self.iam.identity(&key).await.map_err(|e| {
+            fail(if e.status == 404 {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "InvalidAccessKeyId.NotFound",
+                    "Specified access key is not found.",
+                )
+            } else {
+                ApiError::internal(e.to_string())
+            })
+        })?;
+        let context = Context::new()
+            .with("acs:SourceIp", peer.ip().to_canonical().to_string())
+            .with("acs:SecureTransport", "false")
+            .with("acs:AccessId", key.id.as_str())
+            .with("acs:CurrentTime", iso_now());
         let region = self.region_of(parts.headers.get("host").and_then(|h| h.to_str().ok()));
-        let ctx = KmsContext { account, region };
+        let ctx = KmsContext::new(key.account_id.clone(), region).acting_as(identity.principal.arn());
         let p = Params(&params);
-        if p.get("Version") != Some("2016-01-20") {
-            return Err(fail(ApiError::invalid("Version")));
+        match p.get("Version") {
+            Some("2016-01-20") => {
+                authz::authorize(&self.kms, &ctx, &identity, &context, &self.audit, &action, &p).await.map_err(fail)?;
+                dispatch(&self.kms, &ctx, &action, &p).await.map(|v| (action.clone(), v)).map_err(fail)
+            }
+            Some("2015-05-01") => ram::dispatch(&self.iam, &identity, &context, &action, &p)
+                .await
+                .map(|v| (action.clone(), v))
+                .map_err(fail),
+            _ => Err(fail(ApiError::invalid("Version"))),
         }
-        dispatch(&self.kms, &ctx, &action, &p).await.map(|v| (action.clone(), v)).map_err(fail)
     }
 
     fn region_of(&self, host: Option<&str>) -> String {
@@ -238,7 +276,7 @@ impl KmsApiServer {
         query: &[(String, String)],
         headers: &http::HeaderMap,
         body: &[u8],
-    ) -> Result<String, ApiError> {
+    ) -> Result<arca_meta::AccessKey, ApiError> {
         let rest = authz.trim_start_matches("ACS3-HMAC-SHA256 ");
         let field = |name: &str| {
             rest.split(',')
@@ -294,10 +332,10 @@ impl KmsApiServer {
         if !nonce.is_empty() {
             self.check_nonce(&id, &nonce)?;
         }
-        Ok(key.account_id)
+        Ok(key)
     }
 
-    async fn authenticate(&self, method: &str, params: &[(String, String)]) -> Result<String, ApiError> {
+    async fn authenticate(&self, method: &str, params: &[(String, String)]) -> Result<arca_meta::AccessKey, ApiError> {
         let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let id = get("AccessKeyId").ok_or_else(|| ApiError::missing("AccessKeyId"))?;
         let provided = get("Signature").ok_or_else(|| ApiError::missing("Signature"))?;
@@ -329,6 +367,6 @@ impl KmsApiServer {
         if let Some(nonce) = get("SignatureNonce") {
             self.check_nonce(id, nonce)?;
         }
-        Ok(key.account_id)
+        Ok(key)
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arca_crypto::{DataKey, Suite, aead_open, aead_seal};
+use arca_iam::{Audit, AuditEvent};
 use arca_meta::{Cmk, KmsUsage, MetaStore};
 use aws_lc_rs::digest;
 use zeroize::Zeroizing;
@@ -24,13 +25,30 @@ pub const PENDING_IMPORT: &str = "PendingImport";
 /// The alias of the account's default OSS key.
 pub const OSS_ALIAS: &str = "alias/acs/oss";
 
-/// Who a KMS call is for: the account and the region it is served in.
+/// Who a KMS call is for: the account and the region it is served in, and
+/// the principal acting (for the audit log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KmsContext {
     /// Account id.
     pub account: String,
     /// Region id.
     pub region: String,
+    /// ARN of the principal acting (`acs:ram::{account}:user/{name}`, …).
+    pub principal: String,
+}
+
+impl KmsContext {
+    /// A call by the account's root identity.
+    pub fn new(account: impl Into<String>, region: impl Into<String>) -> Self {
+        let account = account.into();
+        KmsContext { principal: format!("acs:ram::{account}:root"), account, region: region.into() }
+    }
+
+    /// The same call made by `principal`.
+    pub fn acting_as(mut self, principal: impl Into<String>) -> Self {
+        self.principal = principal.into();
+        self
+    }
 }
 
 /// What CreateKey asks for.
@@ -84,6 +102,8 @@ pub struct Kms {
     write_lock: tokio::sync::Mutex<()>,
     /// Length of a "day" of the deletion window, in seconds (86400; tests shorten it).
     day_secs: u64,
+    /// Where key uses are recorded.
+    audit: Arc<Audit>,
 }
 
 fn spec_suite(spec: &str) -> Result<Suite, KmsError> {
@@ -122,7 +142,33 @@ fn new_uuid() -> String {
 impl Kms {
     /// The KMS over the key manager's store.
     pub fn new(meta: Arc<dyn MetaStore>, keys: Arc<KeyManager>, day_secs: u64) -> Self {
-        Kms { meta, keys, pending_usage: Default::default(), write_lock: Default::default(), day_secs: day_secs.max(1) }
+        Kms {
+            meta,
+            keys,
+            pending_usage: Default::default(),
+            write_lock: Default::default(),
+            day_secs: day_secs.max(1),
+            audit: Arc::new(Audit::disabled()),
+        }
+    }
+
+    /// Records every key use (GenerateDataKey, Encrypt, Decrypt) in `audit`.
+    pub fn with_audit(mut self, audit: Arc<Audit>) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    fn audit_use(&self, ctx: &KmsContext, action: &str, cmk_arn: &str, key_id: &str, version_id: &str) {
+        self.audit.record(&AuditEvent {
+            decision: "allow",
+            principal: &ctx.principal,
+            action: &format!("kms:{action}"),
+            resource: cmk_arn,
+            reason: None,
+            key_id: Some(key_id),
+            key_version: Some(version_id),
+            source_ip: None,
+        });
     }
 
     /// The ARN of a key.
@@ -432,7 +478,18 @@ impl Kms {
         blob.extend_from_slice(&aead_seal(&master, &blob_aad(&version_id, &digest), text));
         tracing::debug!(account = %ctx.account, key_id = %cmk.key_id, version_id = %version_id, action, "sealed under the primary version");
         self.count(ctx, &cmk.key_id, action).await?;
+        self.audit_use(ctx, action, &Self::arn(&cmk), &cmk.key_id, &version_id);
         Ok((cmk.key_id, version_id, blob))
+    }
+
+    /// The id of the key a CiphertextBlob was sealed under (for authorizing
+    /// Decrypt before it runs).
+    pub async fn blob_key_id(&self, blob: &[u8]) -> Result<String, KmsError> {
+        let version_id = blob
+            .get(..36)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .ok_or_else(|| KmsError::InvalidParameter("CiphertextBlob".into()))?;
+        Ok(self.meta.get_kms_version(version_id).await?.ok_or(KmsError::KeyNotFound)?.0)
     }
 
     /// Decrypt: the key version is named inside the blob; the context must be
@@ -455,6 +512,7 @@ impl Kms {
         );
         tracing::debug!(account = %ctx.account, key_id = %key_id, version_id, "decrypted");
         self.count(ctx, &key_id, "Decrypt").await?;
+        self.audit_use(ctx, "Decrypt", &Self::arn(&cmk), &key_id, version_id);
         Ok(Decrypted { key_id, version_id: version_id.to_owned(), plaintext })
     }
 

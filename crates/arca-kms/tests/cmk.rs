@@ -21,7 +21,7 @@ fn env(day_secs: u64) -> Env {
     let root = DataKey::from_bytes(Suite::Aes256Gcm, &[3; 32]).unwrap();
     let keys = Arc::new(KeyManager::new(meta.clone(), root, Duration::from_secs(3600)));
     let kms = Kms::new(meta.clone(), keys, day_secs);
-    Env { _dir: dir, kms, ctx: KmsContext { account: "1416614965936597".into(), region: "cn-hangzhou".into() }, meta }
+    Env { _dir: dir, kms, ctx: KmsContext::new("1416614965936597", "cn-hangzhou"), meta }
 }
 
 fn b64(b: &[u8]) -> String {
@@ -168,6 +168,7 @@ async fn a_key_named_by_a_bucket_default_needs_force_to_delete() {
             kms_key_id: Some(key.into()),
             kms_data_encryption: None,
         }),
+        policy: None,
     };
     e.meta.create_bucket(bucket("by-alias", "alias/bucket-key")).await.unwrap();
     e.meta.create_bucket(bucket("by-id", &k.key_id)).await.unwrap();

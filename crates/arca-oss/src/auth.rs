@@ -2,7 +2,7 @@
 //! presigned URL), the time checks with OSS's exact messages, and resolves
 //! the access key to a [`Caller`]. Signatures are compared in constant time.
 
-use arca_core::{Caller, ObjectService};
+use arca_core::{AccessKey, ObjectService};
 use http::StatusCode;
 
 use crate::error::OssError;
@@ -57,13 +57,14 @@ fn header<'a>(p: &'a SignedParts<'_>, name: &str) -> Option<&'a str> {
     p.headers.iter().find(|(n, _)| n == name).and_then(|(_, v)| std::str::from_utf8(v).ok())
 }
 
-/// Authenticates a request served in `region` at time `now` (unix seconds).
+/// Authenticates a request served in `region` at time `now` (unix seconds):
+/// the access key that signed it, or `None` for an unsigned request.
 pub async fn authenticate(
     svc: &ObjectService,
     p: &SignedParts<'_>,
     region: &str,
     now: i64,
-) -> Result<Caller, OssError> {
+) -> Result<Option<AccessKey>, OssError> {
     if let Some(authz) = header(p, "authorization") {
         if let Some(rest) = authz.strip_prefix("OSS4-HMAC-SHA256 ") {
             return v4_header(svc, p, rest, region, now).await;
@@ -87,13 +88,13 @@ pub async fn authenticate(
     if query(p.query, "OSSAccessKeyId").is_some() {
         return v1_url(svc, p, now).await;
     }
-    Ok(Caller::anonymous())
+    Ok(None)
 }
 
-async fn secret_of(svc: &ObjectService, id: &str) -> Result<(String, String), OssError> {
+async fn secret_of(svc: &ObjectService, id: &str) -> Result<AccessKey, OssError> {
     let key = svc.access_key(id).await.map_err(|e| OssError::internal(e.to_string()))?;
     match key {
-        Some(k) if k.enabled => Ok((k.secret.clone(), k.account_id.clone())),
+        Some(k) if k.enabled => Ok(k),
         _ => Err(OssError::new(
             StatusCode::FORBIDDEN,
             "InvalidAccessKeyId",
@@ -117,25 +118,32 @@ fn check_http_time(p: &SignedParts<'_>, v1: bool, now: i64) -> Result<Vec<u8>, O
     Ok(signed.as_bytes().to_vec())
 }
 
-async fn v1_header(svc: &ObjectService, p: &SignedParts<'_>, rest: &str, now: i64) -> Result<Caller, OssError> {
+async fn v1_header(
+    svc: &ObjectService,
+    p: &SignedParts<'_>,
+    rest: &str,
+    now: i64,
+) -> Result<Option<AccessKey>, OssError> {
     let (id, provided) = rest
         .trim()
         .rsplit_once(':')
         .ok_or_else(|| OssError::invalid_argument("Authorization header is invalid.", "Authorization", rest))?;
-    let (secret, account) = secret_of(svc, id).await?;
+    let key = secret_of(svc, id).await?;
+    let secret = key.secret.clone();
     let date_line = check_http_time(p, true, now)?;
     let sts = sign::v1_string_to_sign(p, &date_line);
     if !sign::signatures_equal(provided, &sign::v1_signature(&secret, &sts)) {
         return Err(mismatch(id, provided, &sts, None));
     }
-    Ok(Caller::account(account))
+    Ok(Some(key))
 }
 
-async fn v1_url(svc: &ObjectService, p: &SignedParts<'_>, now: i64) -> Result<Caller, OssError> {
+async fn v1_url(svc: &ObjectService, p: &SignedParts<'_>, now: i64) -> Result<Option<AccessKey>, OssError> {
     let id = query(p.query, "OSSAccessKeyId").unwrap_or_default();
     let expires = query(p.query, "Expires").unwrap_or_default();
     let provided = query(p.query, "Signature").unwrap_or_default();
-    let (secret, account) = secret_of(svc, id).await?;
+    let key = secret_of(svc, id).await?;
+    let secret = key.secret.clone();
     let exp: i64 =
         expires.parse().map_err(|_| OssError::invalid_argument("Expires is invalid.", "Expires", expires))?;
     if now > exp {
@@ -143,7 +151,7 @@ async fn v1_url(svc: &ObjectService, p: &SignedParts<'_>, now: i64) -> Result<Ca
     }
     let sts = sign::v1_string_to_sign(p, expires.as_bytes());
     if sign::signatures_equal(provided, &sign::v1_signature(&secret, &sts)) {
-        return Ok(Caller::account(account));
+        return Ok(Some(key));
     }
     // oss2 puts x-oss-date on the date line when it was among the signed
     // headers. That string is the one a header-signed request signs, and
@@ -155,7 +163,7 @@ async fn v1_url(svc: &ObjectService, p: &SignedParts<'_>, now: i64) -> Result<Ca
         }
         let alt = sign::v1_string_to_sign(p, d.as_bytes());
         if sign::signatures_equal(provided, &sign::v1_signature(&secret, &alt)) {
-            return Ok(Caller::account(account));
+            return Ok(Some(key));
         }
     }
     Err(mismatch(id, provided, &sts, None))
@@ -165,27 +173,34 @@ fn fields(rest: &str, sep: char) -> Vec<(&str, &str)> {
     rest.split(',').filter_map(|f| f.trim().split_once(sep)).map(|(k, v)| (k.trim(), v.trim())).collect()
 }
 
-async fn v2_header(svc: &ObjectService, p: &SignedParts<'_>, rest: &str, now: i64) -> Result<Caller, OssError> {
+async fn v2_header(
+    svc: &ObjectService,
+    p: &SignedParts<'_>,
+    rest: &str,
+    now: i64,
+) -> Result<Option<AccessKey>, OssError> {
     let f = fields(rest, ':');
     let get = |n: &str| f.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
     let id = get("AccessKeyId").ok_or_else(bad_credential)?;
     let provided = get("Signature").unwrap_or_default();
     let additional = sorted_names(get("AdditionalHeaders").unwrap_or(""));
-    let (secret, account) = secret_of(svc, id).await?;
+    let key = secret_of(svc, id).await?;
+    let secret = key.secret.clone();
     let date_line = check_http_time(p, false, now)?;
     let sts = sign::v2_string_to_sign(p, &date_line, &additional);
     if !sign::signatures_equal(provided, &sign::v2_signature(&secret, &sts)) {
         return Err(mismatch(id, provided, &sts, None));
     }
-    Ok(Caller::account(account))
+    Ok(Some(key))
 }
 
-async fn v2_url(svc: &ObjectService, p: &SignedParts<'_>, now: i64) -> Result<Caller, OssError> {
+async fn v2_url(svc: &ObjectService, p: &SignedParts<'_>, now: i64) -> Result<Option<AccessKey>, OssError> {
     let id = query(p.query, "x-oss-access-key-id").unwrap_or_default();
     let expires = query(p.query, "x-oss-expires").unwrap_or_default();
     let provided = query(p.query, "x-oss-signature").unwrap_or_default();
     let additional = sorted_names(query(p.query, "x-oss-additional-headers").unwrap_or(""));
-    let (secret, account) = secret_of(svc, id).await?;
+    let key = secret_of(svc, id).await?;
+    let secret = key.secret.clone();
     let exp: i64 = expires
         .parse()
         .map_err(|_| OssError::invalid_argument("x-oss-expires is invalid.", "x-oss-expires", expires))?;
@@ -196,7 +211,7 @@ async fn v2_url(svc: &ObjectService, p: &SignedParts<'_>, now: i64) -> Result<Ca
     if !sign::signatures_equal(provided, &sign::v2_signature(&secret, &sts)) {
         return Err(mismatch(id, provided, &sts, None));
     }
-    Ok(Caller::account(account))
+    Ok(Some(key))
 }
 
 fn sorted_names(list: &str) -> Vec<String> {
@@ -230,7 +245,7 @@ async fn v4_header(
     rest: &str,
     region: &str,
     now: i64,
-) -> Result<Caller, OssError> {
+) -> Result<Option<AccessKey>, OssError> {
     let f = fields(rest, '=');
     let get = |n: &str| f.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
     let cred = get("Credential").ok_or_else(bad_credential)?;
@@ -239,7 +254,8 @@ async fn v4_header(
     let datetime = header(p, "x-oss-date").ok_or_else(|| OssError::access_denied("Missing x-oss-date header."))?;
     let t = parse_v4_datetime(datetime).ok_or_else(|| OssError::access_denied("Invalid x-oss-date header."))?;
     let (id, date) = parse_credential(cred, region, datetime)?;
-    let (secret, account) = secret_of(svc, id).await?;
+    let key = secret_of(svc, id).await?;
+    let secret = key.secret.clone();
     if (now - t).abs() > MAX_SKEW_SECS {
         return Err(skewed());
     }
@@ -256,10 +272,15 @@ async fn v4_header(
     if !sign::signatures_equal(provided, &sign::v4_signature(&secret, date, region, &sts)) {
         return Err(mismatch(id, provided, sts.as_bytes(), Some(&cr)));
     }
-    Ok(Caller::account(account))
+    Ok(Some(key))
 }
 
-async fn v4_url(svc: &ObjectService, p: &SignedParts<'_>, region: &str, now: i64) -> Result<Caller, OssError> {
+async fn v4_url(
+    svc: &ObjectService,
+    p: &SignedParts<'_>,
+    region: &str,
+    now: i64,
+) -> Result<Option<AccessKey>, OssError> {
     let cred = query(p.query, "x-oss-credential").ok_or_else(bad_credential)?;
     let datetime = query(p.query, "x-oss-date").unwrap_or_default();
     let expires = query(p.query, "x-oss-expires").unwrap_or_default();
@@ -278,7 +299,8 @@ async fn v4_url(svc: &ObjectService, p: &SignedParts<'_>, region: &str, now: i64
         ));
     }
     let (id, date) = parse_credential(cred, region, datetime)?;
-    let (secret, account) = secret_of(svc, id).await?;
+    let key = secret_of(svc, id).await?;
+    let secret = key.secret.clone();
     if t - now > MAX_SKEW_SECS {
         return Err(skewed());
     }
@@ -290,5 +312,5 @@ async fn v4_url(svc: &ObjectService, p: &SignedParts<'_>, region: &str, now: i64
     if !sign::signatures_equal(provided, &sign::v4_signature(&secret, date, region, &sts)) {
         return Err(mismatch(id, provided, sts.as_bytes(), Some(&cr)));
     }
-    Ok(Caller::account(account))
+    Ok(Some(key))
 }

@@ -1,11 +1,11 @@
 //! Service and bucket operations.
 
-use arca_core::{Access, CreateBucket, EncryptionRule, ListParams, ObjectKind, ObjectRecord, ObjectService};
+use arca_core::{CreateBucket, EncryptionRule, ListParams, ObjectKind, ObjectRecord, ObjectService, Op};
 use http::{Response, StatusCode};
 
 use crate::error::OssError;
 use crate::fmt::iso8601;
-use crate::request::{Req, RespBody, empty, url_encode_name, xml_response};
+use crate::request::{Req, RespBody, empty, full, url_encode_name, xml_response};
 use crate::xml::{self, XmlWriter};
 
 type Result<T> = std::result::Result<T, OssError>;
@@ -18,6 +18,35 @@ pub(crate) fn kind_name(kind: ObjectKind) -> &'static str {
     }
 }
 
+/// Loads the request's bucket, authorizing `action` on it.
+async fn bucket_for(svc: &ObjectService, req: &Req<'_>, action: &'static str) -> Result<arca_core::BucketInfo> {
+    svc.bucket(&req.caller, req.region(), req.bucket(), Op::bucket(action)).await.map_err(|e| req.core_err(e))
+}
+
+pub async fn put_bucket_policy(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
+    let body = req.body_bytes().await?;
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        OssError::new(StatusCode::BAD_REQUEST, "MalformedPolicy", "The policy is not valid: it is not UTF-8 text.")
+    })?;
+    svc.put_bucket_policy(&req.caller, req.region(), req.bucket(), text).await.map_err(|e| req.core_err(e))?;
+    Ok(empty(StatusCode::OK))
+}
+
+pub async fn get_bucket_policy(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
+    let text = svc.get_bucket_policy(&req.caller, req.region(), req.bucket()).await.map_err(|e| req.core_err(e))?;
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("content-length", text.len())
+        .body(full(bytes::Bytes::from(text)))
+        .expect("valid response"))
+}
+
+pub async fn delete_bucket_policy(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
+    svc.delete_bucket_policy(&req.caller, req.region(), req.bucket()).await.map_err(|e| req.core_err(e))?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
 fn owner(w: &mut XmlWriter, id: &str) {
     w.open("Owner").elem("ID", id).elem("DisplayName", id).close("Owner");
 }
@@ -25,8 +54,8 @@ fn owner(w: &mut XmlWriter, id: &str) {
 pub async fn list_buckets(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
     let account = req
         .caller
-        .account
-        .clone()
+        .account_id()
+        .map(str::to_owned)
         .ok_or_else(|| OssError::access_denied("Anonymous access is forbidden for this operation."))?;
     let prefix = req.q("prefix").unwrap_or("").to_owned();
     let marker = req.q("marker").unwrap_or("").to_owned();
@@ -89,7 +118,7 @@ pub async fn delete_bucket(svc: &ObjectService, req: &mut Req<'_>) -> Result<Res
 }
 
 pub async fn get_bucket_info(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
-    let b = svc.bucket(&req.caller, req.region(), req.bucket(), Access::Owner).await.map_err(|e| req.core_err(e))?;
+    let b = bucket_for(svc, req, "oss:GetBucketInfo").await?;
     let mut w = XmlWriter::default();
     w.open("BucketInfo").open("Bucket");
     w.elem("AccessMonitor", "Disabled")
@@ -123,7 +152,7 @@ pub async fn get_bucket_info(svc: &ObjectService, req: &mut Req<'_>) -> Result<R
 }
 
 pub async fn get_bucket_location(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
-    let b = svc.bucket(&req.caller, req.region(), req.bucket(), Access::Owner).await.map_err(|e| req.core_err(e))?;
+    let b = bucket_for(svc, req, "oss:GetBucketLocation").await?;
     let mut w = XmlWriter::default();
     w.elem("LocationConstraint", format!("oss-{}", b.region));
     Ok(xml_response(StatusCode::OK, w))
@@ -175,7 +204,7 @@ pub async fn put_bucket_encryption(svc: &ObjectService, req: &mut Req<'_>) -> Re
 }
 
 pub async fn get_bucket_encryption(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
-    let b = svc.bucket(&req.caller, req.region(), req.bucket(), Access::Owner).await.map_err(|e| req.core_err(e))?;
+    let b = bucket_for(svc, req, "oss:GetBucketEncryption").await?;
     let rule = b.encryption.ok_or_else(|| {
         OssError::new(
             StatusCode::NOT_FOUND,
@@ -215,12 +244,12 @@ pub(crate) fn acl_policy(owner_id: &str, grant: &str) -> XmlWriter {
 }
 
 pub async fn get_bucket_acl(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
-    let b = svc.bucket(&req.caller, req.region(), req.bucket(), Access::Owner).await.map_err(|e| req.core_err(e))?;
+    let b = bucket_for(svc, req, "oss:GetBucketAcl").await?;
     Ok(xml_response(StatusCode::OK, acl_policy(&b.owner, &b.acl)))
 }
 
 pub async fn list_live_channels(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
-    svc.bucket(&req.caller, req.region(), req.bucket(), Access::Read).await.map_err(|e| req.core_err(e))?;
+    bucket_for(svc, req, "oss:ListLiveChannel").await?;
     let mut w = XmlWriter::default();
     w.open("ListLiveChannelResult")
         .elem("Prefix", "")
@@ -279,9 +308,7 @@ pub async fn list_objects(svc: &ObjectService, req: &mut Req<'_>, v2: bool) -> R
     let bucket_owner = if v2 && req.q("fetch-owner") != Some("true") {
         None
     } else {
-        Some(
-            svc.bucket(&req.caller, req.region(), req.bucket(), Access::Read).await.map_err(|e| req.core_err(e))?.owner,
-        )
+        Some(bucket_for(svc, req, "oss:ListObjects").await?.owner)
     };
 
     let mut w = XmlWriter::default();

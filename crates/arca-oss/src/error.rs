@@ -95,6 +95,8 @@ pub fn from_core(e: CoreError, endpoint_of: impl Fn(&str) -> String) -> OssError
         CoreError::BucketNotEmpty => OssError::new(S::CONFLICT, "BucketNotEmpty", msg),
         CoreError::TooManyBuckets => OssError::new(S::BAD_REQUEST, "TooManyBuckets", msg),
         CoreError::AccessDenied(m) => OssError::access_denied(m),
+        CoreError::MalformedPolicy(_) => OssError::new(S::BAD_REQUEST, "MalformedPolicy", msg),
+        CoreError::NoSuchBucketPolicy => OssError::new(S::NOT_FOUND, "NoSuchBucketPolicy", msg),
         CoreError::WrongRegion { region } => {
             let endpoint = endpoint_of(&region);
             let message = format!("{}: {endpoint}", msg.trim_end_matches('.'));

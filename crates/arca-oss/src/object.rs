@@ -147,7 +147,7 @@ pub async fn get_object(svc: &ObjectService, req: &mut Req<'_>, head: bool) -> R
     if head || start == end {
         return Ok(b.body(full(bytes::Bytes::new())).expect("valid response"));
     }
-    let mut stream = svc.read_object(&rec, start, end).await.map_err(|e| req.core_err(e))?;
+    let mut stream = svc.read_object(&req.caller, &rec, start, end).await.map_err(|e| req.core_err(e))?;
     // Read the first chunk before sending headers: a failure there (a
     // tampered first segment, a missing blob) becomes a clean 500 with no
     // plaintext; a later failure aborts the body (and is logged).
@@ -310,11 +310,8 @@ pub async fn put_object_acl(svc: &ObjectService, req: &mut Req<'_>) -> Result<Re
 }
 
 pub async fn get_object_acl(svc: &ObjectService, req: &mut Req<'_>) -> Result<Response<RespBody>> {
-    let b = svc
-        .bucket(&req.caller, req.region(), req.bucket(), arca_core::Access::Owner)
-        .await
-        .map_err(|e| req.core_err(e))?;
-    let rec = svc.head_object(&req.caller, req.region(), req.bucket(), req.key()).await.map_err(|e| req.core_err(e))?;
+    let (b, rec) =
+        svc.get_object_acl(&req.caller, req.region(), req.bucket(), req.key()).await.map_err(|e| req.core_err(e))?;
     Ok(xml_response(StatusCode::OK, acl_policy(&b.owner, &rec.attrs.acl)))
 }
 

@@ -138,6 +138,9 @@ pub enum Op {
     ListParts,
     PutObjectAcl,
     GetObjectAcl,
+    PutBucketPolicy,
+    GetBucketPolicy,
+    DeleteBucketPolicy,
 }
 
 /// Known sub-resources this server does not implement (yet): answered with
@@ -188,6 +191,14 @@ impl Op {
         };
         if target.bucket.is_none() {
             return if *method == Method::GET { Ok(ListBuckets) } else { Err(not_allowed()) };
+        }
+        if target.key.is_none() && has("policy") {
+            return match *method {
+                Method::PUT => Ok(PutBucketPolicy),
+                Method::GET => Ok(GetBucketPolicy),
+                Method::DELETE => Ok(DeleteBucketPolicy),
+                _ => Err(not_allowed()),
+            };
         }
         if UNIMPLEMENTED.iter().any(|s| has(s)) {
             return Err(not_impl());
@@ -317,7 +328,10 @@ mod tests {
         assert_eq!(Op::of(&Method::POST, &obj, q(&["uploadId"]), false).unwrap(), Op::CompleteMultipartUpload);
         assert_eq!(Op::of(&Method::GET, &bkt, q(&["encryption"]), false).unwrap(), Op::GetBucketEncryption);
         assert_eq!(Op::of(&Method::DELETE, &bkt, q(&["encryption"]), false).unwrap(), Op::DeleteBucketEncryption);
-        assert_eq!(Op::of(&Method::GET, &bkt, q(&["policy"]), false).unwrap_err().code, "NotImplemented");
+        assert_eq!(Op::of(&Method::GET, &bkt, q(&["policy"]), false).unwrap(), Op::GetBucketPolicy);
+        assert_eq!(Op::of(&Method::PUT, &bkt, q(&["policy"]), false).unwrap(), Op::PutBucketPolicy);
+        assert_eq!(Op::of(&Method::DELETE, &bkt, q(&["policy"]), false).unwrap(), Op::DeleteBucketPolicy);
+        assert_eq!(Op::of(&Method::POST, &bkt, q(&["policy"]), false).unwrap_err().code, "MethodNotAllowed");
         assert_eq!(Op::of(&Method::PATCH, &obj, q(&[]), false).unwrap_err().code, "MethodNotAllowed");
     }
 }

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arca_core::ObjectService;
+use arca_core::{AccessKey, Caller, ObjectService};
+use arca_iam::{Context, Iam, Identity};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
@@ -56,13 +57,48 @@ impl OssConfig {
 #[derive(Clone)]
 pub struct OssServer {
     svc: ObjectService,
+    iam: Arc<Iam>,
     cfg: Arc<OssConfig>,
 }
 
 impl OssServer {
     /// A server over the object service.
-    pub fn new(svc: ObjectService, cfg: OssConfig) -> Self {
-        OssServer { svc, cfg: Arc::new(cfg) }
+    pub fn new(svc: ObjectService, iam: Arc<Iam>, cfg: OssConfig) -> Self {
+        OssServer { svc, iam, cfg: Arc::new(cfg) }
+    }
+
+    /// The caller of a request signed by `key` (or anonymous), with the
+    /// request's condition values.
+    async fn caller(
+        &self,
+        key: Option<AccessKey>,
+        headers: &http::HeaderMap,
+        peer: SocketAddr,
+    ) -> Result<Caller, OssError> {
+        let mut context = Context::new()
+            .with("acs:SourceIp", peer.ip().to_canonical().to_string())
+            // Arca serves plain HTTP; TLS, when used, ends in front of it.
+            .with("acs:SecureTransport", "false")
+            .with("acs:CurrentTime", crate::fmt::iso8601(arca_core::now()));
+        if let Some(ua) = headers.get("user-agent").and_then(|v| v.to_str().ok()) {
+            context.set("acs:UserAgent", ua);
+        }
+        let Some(key) = key else { return Ok(Caller::new(Identity::anonymous(), context)) };
+        context.set("acs:AccessId", key.id.as_str());
+        let identity = self.iam.identity(&key).await.map_err(|e| {
+            if e.status == 404 {
+                // The key's user was deleted: the key is as good as gone.
+                OssError::new(
+                    StatusCode::FORBIDDEN,
+                    "InvalidAccessKeyId",
+                    "The OSS Access Key Id you provided does not exist in our records.",
+                )
+                .with("OSSAccessKeyId", &key.id)
+            } else {
+                OssError::internal(e.to_string())
+            }
+        })?;
+        Ok(Caller::new(identity, context))
     }
 
     /// Serves `listener` for `region` until `shutdown` resolves, then lets
@@ -118,7 +154,7 @@ impl OssServer {
         let (parts, body) = req.into_parts();
         let has_body = matches!(method, Method::PUT | Method::POST);
         let mut body = Some(body);
-        let result = self.dispatch(parts, &mut body, listener_region).await;
+        let result = self.dispatch(parts, &mut body, listener_region, peer).await;
         let mut resp = match result {
             Ok(r) => r,
             Err(e) => {
@@ -154,6 +190,7 @@ impl OssServer {
         parts: http::request::Parts,
         body: &mut Option<Incoming>,
         listener_region: &str,
+        peer: SocketAddr,
     ) -> Result<Response<RespBody>, OssError> {
         let host = parts.headers.get("host").and_then(|v| v.to_str().ok()).or(parts.uri.host());
         let target = self.cfg.addressing.target(host, parts.uri.path(), listener_region)?;
@@ -167,7 +204,8 @@ impl OssServer {
             query: &query,
             headers: &headers,
         };
-        let caller = authenticate(&self.svc, &signed, &target.region, arca_core::now()).await?;
+        let key = authenticate(&self.svc, &signed, &target.region, arca_core::now()).await?;
+        let caller = self.caller(key, &parts.headers, peer).await?;
         let has = |n: &str| query.iter().any(|(k, _)| k == n);
         let op = Op::of(&parts.method, &target, has, parts.headers.contains_key("x-oss-copy-source"))?;
         let mut req = Req { target, query, headers: parts.headers, body: body.take(), caller, cfg: &self.cfg };
@@ -192,6 +230,9 @@ impl OssServer {
             Op::PutBucketEncryption => bucket::put_bucket_encryption(svc, req).await,
             Op::GetBucketEncryption => bucket::get_bucket_encryption(svc, req).await,
             Op::DeleteBucketEncryption => bucket::delete_bucket_encryption(svc, req).await,
+            Op::PutBucketPolicy => bucket::put_bucket_policy(svc, req).await,
+            Op::GetBucketPolicy => bucket::get_bucket_policy(svc, req).await,
+            Op::DeleteBucketPolicy => bucket::delete_bucket_policy(svc, req).await,
             Op::ListLiveChannel => bucket::list_live_channels(svc, req).await,
             Op::DeleteMultipleObjects => object::delete_multiple(svc, req).await,
             Op::PutObject => object::put_object(svc, req).await,

@@ -23,6 +23,7 @@ pub struct FileConfig {
     pub service_key_rotation_secs: Option<u64>,
     pub kms_day_secs: Option<u64>,
     pub kms_listen: Option<String>,
+    pub audit_log: Option<PathBuf>,
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
 }
@@ -60,6 +61,8 @@ pub struct Config {
     pub kms_day_secs: u64,
     /// Address of the KMS API (Alibaba Cloud KMS RPC, `Version=2016-01-20`).
     pub kms_listen: String,
+    /// Audit log file (denied requests, KMS key uses); default `<data_dir>/audit.log`.
+    pub audit_log: PathBuf,
     pub regions: Vec<RegionConfig>,
 }
 
@@ -82,8 +85,10 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let data_dir = o.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./arca-data"));
         let cfg = Config {
-            data_dir: o.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./arca-data")),
+            audit_log: file.audit_log.unwrap_or_else(|| data_dir.join("audit.log")),
+            data_dir,
             listen: o.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:9000".into()),
             region: o.region.or(file.region).unwrap_or_else(|| "cn-hangzhou".into()),
             endpoint: file.endpoint,

@@ -98,7 +98,7 @@ pub async fn run(cfg: Config, cmd: KmsCommand) -> anyhow::Result<()> {
     let keys = Arc::new(KeyManager::new(meta.clone(), root_key, Duration::from_secs(cfg.service_key_rotation_secs)));
     let kms = Kms::new(meta.clone(), keys, cfg.kms_day_secs);
     let account = meta.get_setting("root_account_id").await?.context("no root account yet: start `arca serve` once")?;
-    let ctx = KmsContext { account, region: cfg.region.clone() };
+    let ctx = KmsContext::new(account, cfg.region.clone());
     match cmd {
         KmsCommand::Create { spec, origin, description, rotation_days, alias } => {
             let req = NewKey {

@@ -1,5 +1,6 @@
 //! `arca`: the encrypted object store that speaks the Alibaba Cloud OSS API.
 
+mod admin_cli;
 mod bench;
 mod config;
 mod kms_cli;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use arca_blob::LocalDisk;
 use arca_core::{AccessKey, Account, Limits, ObjectService};
+use arca_iam::{Audit, Iam};
 use arca_kms::{KeyManager, Kms};
 use arca_kms_api::{KmsApiConfig, KmsApiServer};
 use arca_meta::{MetaStore, Sqlite};
@@ -70,6 +72,20 @@ enum Command {
         #[command(subcommand)]
         command: kms_cli::KmsCommand,
     },
+    /// Manage accounts, RAM users, groups, access keys and policies of a data dir.
+    Admin {
+        /// TOML configuration file.
+        #[arg(long, env = "ARCA_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory.
+        #[arg(long, env = "ARCA_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Account to act in (default: the root account).
+        #[arg(long)]
+        account: Option<String>,
+        #[command(subcommand)]
+        command: admin_cli::AdminCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,6 +103,14 @@ fn main() -> anyhow::Result<()> {
             let cfg = Config::load(config.as_deref(), Overrides { data_dir, region, ..Default::default() })?;
             init_logging("warn");
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(kms_cli::run(cfg, command))
+        }
+        Command::Admin { config, data_dir, account, command } => {
+            let cfg = Config::load(config.as_deref(), Overrides { data_dir, ..Default::default() })?;
+            init_logging("warn");
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(admin_cli::run(cfg, account, command))
         }
     }
 }
@@ -106,8 +130,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let limits = Limits { garbage_delay: Duration::from_secs(cfg.garbage_delay_secs), ..Limits::default() };
     let root_key = rootkey::load(cfg.root_key_file.as_deref(), &cfg.data_dir)?;
     let keys = Arc::new(KeyManager::new(meta.clone(), root_key, Duration::from_secs(cfg.service_key_rotation_secs)));
-    let kms = Arc::new(Kms::new(meta.clone(), keys.clone(), cfg.kms_day_secs));
-    let svc = ObjectService::new(meta.clone(), blobs, keys, kms.clone(), limits);
+    let audit = Arc::new(
+        Audit::file(&cfg.audit_log).with_context(|| format!("opening the audit log {}", cfg.audit_log.display()))?,
+    );
+    let kms = Arc::new(Kms::new(meta.clone(), keys.clone(), cfg.kms_day_secs).with_audit(audit.clone()));
+    let iam = Arc::new(Iam::new(meta.clone()));
+    let svc = ObjectService::new(meta.clone(), blobs, keys, kms.clone(), limits).with_audit(audit.clone());
     let kms_for_shutdown = kms.clone();
 
     ensure_root_credentials(&*meta).await?;
@@ -155,6 +183,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     let oss = OssServer::new(
         svc,
+        iam.clone(),
         OssConfig {
             addressing: Addressing {
                 domain: cfg.domain.clone(),
@@ -186,6 +215,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let kms_api = KmsApiServer::new(
         kms,
         meta.clone(),
+        iam,
+        audit,
         KmsApiConfig {
             default_region: cfg.region.clone(),
             regions: regions.iter().map(|r| r.name.clone()).collect(),
@@ -193,7 +224,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         },
     );
     tracing::info!(address = %kms_addr, "KMS API listening");
-    println!("arca: KMS API on http://{kms_addr}");
+    println!("arca: KMS and RAM API on http://{kms_addr}");
     let mut rx = stop_rx.clone();
     tasks.push(tokio::spawn(async move {
         kms_api
@@ -264,6 +295,7 @@ async fn ensure_root_credentials(meta: &dyn MetaStore) -> anyhow::Result<()> {
         account_id,
         enabled: true,
         created: arca_core::now(),
+        user: None,
     })
     .await?;
     meta.put_setting(ROOT_KEY, &id).await?;

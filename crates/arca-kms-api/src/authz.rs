@@ -1,0 +1,92 @@
+//! Which resources a KMS action is checked against (spec B4), and the check.
+
+use arca_iam::{AuditEvent, Context, Decision, Identity, Principal};
+use arca_kms::{Kms, KmsContext};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use http::StatusCode;
+
+use crate::actions::{ApiError, Params};
+
+/// The `(action, resource)` pairs a call needs, resolving key references.
+async fn requirements(
+    kms: &Kms,
+    ctx: &KmsContext,
+    action: &str,
+    p: &Params<'_>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let container = |kind: &str| format!("acs:kms:{}:{}:{kind}", ctx.region, ctx.account);
+    let key_arn = |id: &str| format!("acs:kms:{}:{}:key/{id}", ctx.region, ctx.account);
+    let alias_arn = |alias: &str| format!("acs:kms:{}:{}:{alias}", ctx.region, ctx.account);
+    let own = |a: &str| format!("kms:{a}");
+    let blob_key = |name: &'static str| async move {
+        let blob = B64.decode(p.need(name)?).map_err(|_| ApiError::invalid(name))?;
+        Ok::<_, ApiError>(kms.blob_key_id(&blob).await?)
+    };
+    Ok(match action {
+        "DescribeRegions" => vec![],
+        "CreateKey" | "ListKeys" | "DescribeKmsUsage" => vec![(own(action), container("key"))],
+        "ListAliases" => vec![(own(action), container("alias"))],
+        "CreateAlias" | "UpdateAlias" => {
+            let key = kms.resolve(ctx, p.need("KeyId")?).await?;
+            vec![(own(action), alias_arn(p.need("AliasName")?)), (own(action), key_arn(&key.key_id))]
+        }
+        "DeleteAlias" => {
+            let alias = p.need("AliasName")?;
+            let key = kms.resolve(ctx, alias).await?;
+            vec![(own(action), alias_arn(alias)), (own(action), key_arn(&key.key_id))]
+        }
+        "Decrypt" => vec![(own(action), key_arn(&blob_key("CiphertextBlob").await?))],
+        "ReEncrypt" => {
+            let dest = kms.resolve(ctx, p.need("DestinationKeyId")?).await?;
+            vec![
+                ("kms:ReEncryptFrom".into(), key_arn(&blob_key("SourceCiphertextBlob").await?)),
+                ("kms:ReEncryptTo".into(), key_arn(&dest.key_id)),
+            ]
+        }
+        // Every other action names one key.
+        _ => vec![(own(action), key_arn(&kms.resolve(ctx, p.need("KeyId")?).await?.key_id))],
+    })
+}
+
+/// Authorizes a KMS call for `identity`: the account's root may do anything
+/// with its keys; a RAM user what its policies allow.
+pub async fn authorize(
+    kms: &Kms,
+    ctx: &KmsContext,
+    identity: &Identity,
+    context: &Context,
+    audit: &arca_iam::Audit,
+    action: &str,
+    p: &Params<'_>,
+) -> Result<(), ApiError> {
+    if matches!(identity.principal, Principal::Root { .. }) {
+        return Ok(());
+    }
+    for (action, resource) in requirements(kms, ctx, action, p).await? {
+        let decision = identity.decide(&action, &resource, context);
+        if decision.allowed() {
+            continue;
+        }
+        let reason = match &decision {
+            Decision::Deny(m) => format!("denied by {m}"),
+            _ => "no RAM policy allows it".to_owned(),
+        };
+        audit.record(&AuditEvent {
+            decision: "deny",
+            principal: &identity.principal.arn(),
+            action: &action,
+            resource: &resource,
+            reason: Some(&reason),
+            key_id: None,
+            key_version: None,
+            source_ip: context.get("acs:SourceIp").and_then(|v| v.first()).map(String::as_str),
+        });
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden.NoPermission",
+            format!("This operation for {resource} is forbidden by permission system ({action}: {reason})."),
+        ));
+    }
+    Ok(())
+}
