@@ -190,23 +190,54 @@ impl ObjectService {
         if caller.account_id().is_none() {
             return Err(CoreError::AccessDenied(KMS_FORBIDDEN.into()));
         }
-        let cmk =
-            self.kms.resolve(&crate::sse::kms_context(bucket, caller), key_ref).await.map_err(crate::sse::kms_error)?;
-        if caller.is_owner_root(bucket) {
-            return Ok(cmk.key_id);
+        let ctx = crate::sse::kms_context(bucket, caller);
+        let cmk = self.kms.resolve(&ctx, key_ref).await.map_err(crate::sse::kms_error)?;
+        if !caller.is_owner_root(bucket) {
+            self.kms_allowed(caller, bucket, &cmk.key_id, actions)?;
         }
+        Ok(cmk.key_id)
+    }
+
+    /// A bucket default naming a CMK: the caller must be allowed `kms:List*`
+    /// and `kms:DescribeKey` on it. The id is stored as configured (as OSS
+    /// does; a key that does not exist fails the writes that use it).
+    pub(crate) async fn authorize_kms_rule(
+        &self,
+        caller: &Caller,
+        bucket: &Bucket,
+        key_ref: &str,
+    ) -> Result<(), CoreError> {
+        if caller.is_owner_root(bucket) {
+            return Ok(());
+        }
+        let ctx = crate::sse::kms_context(bucket, caller);
+        let key_id = match self.kms.resolve(&ctx, key_ref).await {
+            Ok(cmk) => cmk.key_id,
+            Err(_) => key_ref.trim_start_matches("key/").to_owned(),
+        };
+        self.kms_allowed(caller, bucket, &key_id, &["kms:ListKeys", "kms:DescribeKey"])
+    }
+
+    /// The caller's identity policies allow every one of `actions` on key `key_id`.
+    fn kms_allowed(
+        &self,
+        caller: &Caller,
+        bucket: &Bucket,
+        key_id: &str,
+        actions: &[&'static str],
+    ) -> Result<(), CoreError> {
         for action in actions {
             let resource = if action.starts_with("kms:List") {
                 format!("acs:kms:{}:{}:key", bucket.region, bucket.owner)
             } else {
-                arca_kms::Kms::arn(&cmk)
+                format!("acs:kms:{}:{}:key/{key_id}", bucket.region, bucket.owner)
             };
             if !caller.identity.decide(action, &resource, &caller.context).allowed() {
                 self.audit_deny(caller, action, &resource, "no RAM policy allows the caller to use this key");
                 return Err(CoreError::AccessDenied(KMS_FORBIDDEN.into()));
             }
         }
-        Ok(cmk.key_id)
+        Ok(())
     }
 
     /// Reading an SSE-KMS object needs `kms:Decrypt` on a user-named CMK

@@ -244,8 +244,7 @@ impl ObjectService {
         }
     }
 
-    /// A KMS default naming a CMK: the key must exist in the bucket's region
-    /// and the caller may list and describe it (spec B5). The id is stored as given.
+    /// A KMS default naming a CMK: the caller may list and describe it (spec B5).
     async fn check_kms_rule(
         &self,
         caller: &Caller,
@@ -253,7 +252,7 @@ impl ObjectService {
         rule: EncryptionRule,
     ) -> Result<EncryptionRule, CoreError> {
         if let Some(key) = rule.kms_key_id.as_deref() {
-            self.authorize_kms(caller, bucket, key, &["kms:ListKeys", "kms:DescribeKey"]).await?;
+            self.authorize_kms_rule(caller, bucket, key).await?;
         }
         Ok(rule)
     }

@@ -2,7 +2,9 @@
 //! directory, so the Alibaba RAM SDK manages Arca's users, groups, access
 //! keys and policies. Served on the KMS API's listener.
 
-use arca_iam::{Attachment, Context, Iam, IamError, Identity, Principal, StoredPolicy, Target, User};
+use arca_iam::{
+    Attachment, Audit, AuditEvent, Context, Iam, IamError, Identity, Principal, StoredPolicy, Target, User,
+};
 use arca_meta::AccessKey;
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -84,6 +86,7 @@ pub async fn dispatch(
     iam: &Iam,
     identity: &Identity,
     context: &Context,
+    audit: &Audit,
     action: &str,
     p: &Params<'_>,
 ) -> Result<Value, ApiError> {
@@ -93,6 +96,20 @@ pub async fn dispatch(
         let resource = resource(acct, action, p);
         let decision = identity.decide(&format!("ram:{action}"), &resource, context);
         if !decision.allowed() {
+            let reason = match &decision {
+                arca_iam::Decision::Deny(m) => format!("denied by {m}"),
+                _ => "no RAM policy allows it".to_owned(),
+            };
+            audit.record(&AuditEvent {
+                decision: "deny",
+                principal: &identity.principal.arn(),
+                action: &format!("ram:{action}"),
+                resource: &resource,
+                reason: Some(&reason),
+                key_id: None,
+                key_version: None,
+                source_ip: context.get("acs:SourceIp").and_then(|v| v.first()).map(String::as_str),
+            });
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "NoPermission",

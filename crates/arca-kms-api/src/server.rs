@@ -221,7 +221,7 @@ impl KmsApiServer {
                 authz::authorize(&self.kms, &ctx, &identity, &context, &self.audit, &action, &p).await.map_err(fail)?;
                 dispatch(&self.kms, &ctx, &action, &p).await.map(|v| (action.clone(), v)).map_err(fail)
             }
-            Some("2015-05-01") => ram::dispatch(&self.iam, &identity, &context, &action, &p)
+            Some("2015-05-01") => ram::dispatch(&self.iam, &identity, &context, &self.audit, &action, &p)
                 .await
                 .map(|v| (action.clone(), v))
                 .map_err(fail),
