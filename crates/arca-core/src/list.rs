@@ -30,6 +30,8 @@ pub struct Listing {
     pub truncated: bool,
     /// The last key or prefix of this page (where the next page starts).
     pub next_marker: Option<String>,
+    /// The bucket owner's account id (owner of every listed object).
+    pub owner: String,
 }
 
 /// ListMultipartUploads parameters.
@@ -86,8 +88,8 @@ impl ObjectService {
         p: &ListParams,
     ) -> Result<Listing, CoreError> {
         let extra = [("oss:Prefix", p.prefix.as_str()), ("oss:Delimiter", p.delimiter.as_str())];
-        self.bucket(caller, region, bucket, Op { action: "oss:ListObjects", key: None, extra: &extra }).await?;
-        let mut out = Listing::default();
+        let b = self.bucket(caller, region, bucket, Op { action: "oss:ListObjects", key: None, extra: &extra }).await?;
+        let mut out = Listing { owner: b.owner, ..Listing::default() };
         let mut start = match &p.after {
             Some(a) if !a.is_empty() => Start::After(a.clone()),
             _ => Start::First,

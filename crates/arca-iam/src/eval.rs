@@ -167,17 +167,33 @@ fn condition_holds(c: &Condition, ctx: &Context) -> bool {
     let Some(actual) = ctx.get(&c.key) else { return false };
     use Operator::*;
     let any = |f: &dyn Fn(&str, &str) -> bool| actual.iter().any(|a| c.values.iter().any(|v| f(a, v)));
-    let num = |f: fn(f64, f64) -> bool| {
-        any(&|a, v| match (a.trim().parse::<f64>(), v.trim().parse::<f64>()) {
-            (Ok(a), Ok(v)) => f(a, v),
-            _ => false,
-        })
+    // Typed operators: a request value that does not parse fails the
+    // condition, for the negated operators too (garbage never matches).
+    let typed = |parses: fn(&str) -> bool, f: &dyn Fn(&str, &str) -> bool, negated: bool| {
+        actual.iter().all(|a| parses(a)) && any(f) != negated
     };
-    let date = |f: fn(i64, i64) -> bool| {
-        any(&|a, v| match (parse_date(a), parse_date(v)) {
-            (Some(a), Some(v)) => f(a, v),
-            _ => false,
-        })
+    let number = |s: &str| s.trim().parse::<f64>().is_ok();
+    let date_ok = |s: &str| parse_date(s).is_some();
+    let ip_ok = |s: &str| s.parse::<IpAddr>().is_ok();
+    let num = |f: fn(f64, f64) -> bool, negated: bool| {
+        typed(
+            number,
+            &|a, v| match (a.trim().parse::<f64>(), v.trim().parse::<f64>()) {
+                (Ok(a), Ok(v)) => f(a, v),
+                _ => false,
+            },
+            negated,
+        )
+    };
+    let date = |f: fn(i64, i64) -> bool, negated: bool| {
+        typed(
+            date_ok,
+            &|a, v| match (parse_date(a), parse_date(v)) {
+                (Some(a), Some(v)) => f(a, v),
+                _ => false,
+            },
+            negated,
+        )
     };
     match c.operator {
         StringEquals => any(&|a, v| a == v),
@@ -186,21 +202,21 @@ fn condition_holds(c: &Condition, ctx: &Context) -> bool {
         StringNotEqualsIgnoreCase => !any(&|a, v| a.eq_ignore_ascii_case(v)),
         StringLike => any(&|a, v| glob(v, a, false)),
         StringNotLike => !any(&|a, v| glob(v, a, false)),
-        NumericEquals => num(|a, v| a == v),
-        NumericNotEquals => !num(|a, v| a == v),
-        NumericLessThan => num(|a, v| a < v),
-        NumericLessThanEquals => num(|a, v| a <= v),
-        NumericGreaterThan => num(|a, v| a > v),
-        NumericGreaterThanEquals => num(|a, v| a >= v),
-        DateEquals => date(|a, v| a == v),
-        DateNotEquals => !date(|a, v| a == v),
-        DateLessThan => date(|a, v| a < v),
-        DateLessThanEquals => date(|a, v| a <= v),
-        DateGreaterThan => date(|a, v| a > v),
-        DateGreaterThanEquals => date(|a, v| a >= v),
+        NumericEquals => num(|a, v| a == v, false),
+        NumericNotEquals => num(|a, v| a == v, true),
+        NumericLessThan => num(|a, v| a < v, false),
+        NumericLessThanEquals => num(|a, v| a <= v, false),
+        NumericGreaterThan => num(|a, v| a > v, false),
+        NumericGreaterThanEquals => num(|a, v| a >= v, false),
+        DateEquals => date(|a, v| a == v, false),
+        DateNotEquals => date(|a, v| a == v, true),
+        DateLessThan => date(|a, v| a < v, false),
+        DateLessThanEquals => date(|a, v| a <= v, false),
+        DateGreaterThan => date(|a, v| a > v, false),
+        DateGreaterThanEquals => date(|a, v| a >= v, false),
         Bool => any(&|a, v| a.eq_ignore_ascii_case(v)),
-        IpAddress => any(&ip_matches),
-        NotIpAddress => !any(&ip_matches),
+        IpAddress => typed(ip_ok, &ip_matches, false),
+        NotIpAddress => typed(ip_ok, &ip_matches, true),
     }
 }
 

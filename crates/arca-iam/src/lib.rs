@@ -438,7 +438,7 @@ impl Iam {
         display_name: &str,
         comments: &str,
     ) -> Result<User, IamError> {
-        check_name("UserName", name, 64, &['.', '_', '-', '@'])?;
+        check_name("UserName", name, 64, &['.', '_', '-'])?;
         if display_name.chars().count() > 128 || comments.chars().count() > 128 {
             return Err(IamError::invalid(
                 "DisplayName.Length",
@@ -482,6 +482,12 @@ impl Iam {
         display_name: Option<&str>,
         comments: Option<&str>,
     ) -> Result<User, IamError> {
+        if display_name.is_some_and(|d| d.chars().count() > 128) || comments.is_some_and(|c| c.chars().count() > 128) {
+            return Err(IamError::invalid(
+                "DisplayName.Length",
+                "Display name and comments are at most 128 characters.",
+            ));
+        }
         let _guard = self.write.lock().await;
         let mut user: User = self.load(account, "user", name).await?;
         if let Some(d) = display_name {
@@ -516,7 +522,7 @@ impl Iam {
     /// Sets (or with `None` removes) a user's console password.
     pub async fn set_password(&self, account: &str, name: &str, password: Option<&str>) -> Result<(), IamError> {
         if let Some(p) = password
-            && (p.len() < 8 || p.len() > 32)
+            && !(8..=32).contains(&p.chars().count())
         {
             return Err(IamError::invalid("Password.Length", "A password has 8 to 32 characters."));
         }
@@ -529,13 +535,16 @@ impl Iam {
 
     /// Checks a user's console password (in constant time).
     pub async fn verify_password(&self, account: &str, name: &str, password: &str) -> Result<Option<User>, IamError> {
-        let user: User = match self.load(account, "user", name).await {
-            Ok(u) => u,
-            Err(e) if e.status == 404 => return Ok(None),
+        let user: Option<User> = match self.load(account, "user", name).await {
+            Ok(u) => Some(u),
+            Err(e) if e.status == 404 => None,
             Err(e) => return Err(e),
         };
-        let ok = user.password.as_deref().is_some_and(|stored| verify_password(stored, password));
-        Ok(ok.then_some(user))
+        // Unknown users and users without a password cost the same hashing
+        // work as a wrong password, so timing does not tell them apart.
+        let stored = user.as_ref().and_then(|u| u.password.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
+        let ok = verify_password(&stored, password) && user.as_ref().is_some_and(|u| u.password.is_some());
+        Ok(user.filter(|_| ok))
     }
 
     // ---- groups ------------------------------------------------------------
@@ -752,12 +761,12 @@ impl Iam {
     pub async fn delete_policy(&self, account: &str, name: &str) -> Result<(), IamError> {
         let _guard = self.write.lock().await;
         self.load::<StoredPolicy>(account, "policy", name).await?;
-        if self.attachment_count(account, "Custom", name).await? > 0 {
-            return Err(IamError::new(
-                409,
-                "DeleteConflict.Policy.User",
-                "The policy is still attached to users or groups; detach it first.",
-            ));
+        let hit = |a: &Attachment| a.policy_type == "Custom" && a.name == name;
+        if self.list_users(account).await?.iter().any(|u| u.policies.iter().any(hit)) {
+            return Err(IamError::new(409, "DeleteConflict.Policy.User", "The policy is still attached to users."));
+        }
+        if self.list_groups(account).await?.iter().any(|g| g.policies.iter().any(hit)) {
+            return Err(IamError::new(409, "DeleteConflict.Policy.Group", "The policy is still attached to groups."));
         }
         self.meta.iam_delete(account, "policy", name).await?;
         self.invalidate();
@@ -1004,6 +1013,9 @@ fn new_key(account: &str, user: Option<&str>) -> AccessKey {
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD_NO_PAD
 }
+
+/// A hash no password matches in practice, verified when there is no real one.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| hash_password(&random_token(32)));
 
 fn hash_password(password: &str) -> String {
     use base64::Engine as _;

@@ -246,10 +246,6 @@ enum PrincipalValue {
 }
 
 #[derive(Deserialize)]
-#[serde(try_from = "RawStatement")]
-struct ParsedStatement(Statement);
-
-#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStatement {
     #[serde(rename = "Sid")]
@@ -283,10 +279,10 @@ fn patterns(positive: Option<StringList>, negative: Option<StringList>, what: &s
     Ok(Patterns { negated, values })
 }
 
-impl TryFrom<RawStatement> for ParsedStatement {
-    type Error = String;
-
-    fn try_from(raw: RawStatement) -> Result<Self, String> {
+impl RawStatement {
+    /// The grammar rules serde cannot express; errors point at the statement.
+    fn validate(self) -> Result<Statement, String> {
+        let raw = self;
         let actions = patterns(raw.action, raw.not_action, "Action")?;
         if let Some(bad) = actions.values.iter().find(|a| *a != "*" && !a.contains(':')) {
             return Err(format!("action {bad:?} must be written service:Action (e.g. oss:GetObject)"));
@@ -314,7 +310,7 @@ impl TryFrom<RawStatement> for ParsedStatement {
                 conditions.push(Condition { operator, key: key.to_ascii_lowercase(), values });
             }
         }
-        Ok(ParsedStatement(Statement { sid: raw.sid, effect: raw.effect, actions, resources, principals, conditions }))
+        Ok(Statement { sid: raw.sid, effect: raw.effect, actions, resources, principals, conditions })
     }
 }
 
@@ -326,14 +322,29 @@ fn version_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Erro
     Ok(v)
 }
 
+/// The document with its statements kept as text, so each statement's errors
+/// can be placed relative to where it starts.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawPolicy {
+struct RawPolicy<'a> {
     #[serde(rename = "Version", deserialize_with = "version_one")]
     #[allow(dead_code)]
     version: String,
-    #[serde(rename = "Statement")]
-    statement: Vec<ParsedStatement>,
+    #[serde(rename = "Statement", borrow)]
+    statement: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, column)
+}
+
+/// Moves a position inside a statement (starting at `start`) to the document.
+fn shift((line, column): (usize, usize), (start_line, start_column): (usize, usize)) -> (usize, usize) {
+    if line == 1 { (start_line, start_column + column - 1) } else { (start_line + line - 1, column) }
 }
 
 impl Policy {
@@ -344,48 +355,53 @@ impl Policy {
     /// example policies in documentation often carry) are named as such.
     pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
         let raw: RawPolicy = serde_json::from_str(text).map_err(|e| explain(text, &e))?;
-        let statements: Vec<Statement> = raw.statement.into_iter().map(|s| s.0).collect();
-        let at_end = |reason: String| PolicyError { line: text.lines().count().max(1), column: 1, reason };
-        if statements.is_empty() {
-            return Err(at_end("Statement must contain at least one statement".into()));
+        if raw.statement.is_empty() {
+            let (line, column) = position(text, text.find("\"Statement\"").unwrap_or(0));
+            return Err(PolicyError { line, column, reason: "Statement must contain at least one statement".into() });
         }
-        for (i, s) in statements.iter().enumerate() {
-            match (kind, &s.principals) {
+        let mut statements = Vec::with_capacity(raw.statement.len());
+        for stmt in raw.statement {
+            let stmt_text = stmt.get();
+            // The raw value borrows from `text`: its address gives its offset.
+            let start = position(text, stmt_text.as_ptr() as usize - text.as_ptr() as usize);
+            let at = |offset: usize, reason: String| {
+                let (line, column) = shift(position(stmt_text, offset), start);
+                PolicyError { line, column, reason }
+            };
+            let parsed: RawStatement = serde_json::from_str(stmt_text).map_err(|e| {
+                let (line, column) = shift((e.line().max(1), e.column().max(1)), start);
+                PolicyError { line, column, reason: strip_position(&e) }
+            })?;
+            let statement = parsed.validate().map_err(|reason| at(0, reason))?;
+            match (kind, &statement.principals) {
                 (PolicyKind::Identity, Some(_)) => {
-                    return Err(locate(
-                        text,
-                        "\"Principal\"",
-                        i,
-                        "Principal is only allowed in resource (bucket) policies",
-                    ));
+                    let offset = stmt_text.find("\"Principal\"").unwrap_or(0);
+                    return Err(at(offset, "Principal is only allowed in resource (bucket) policies".into()));
                 }
                 (PolicyKind::Resource, None) => {
-                    return Err(locate(text, "\"Effect\"", i, "a bucket policy statement needs a Principal"));
+                    return Err(at(0, "a bucket policy statement needs a Principal".into()));
                 }
                 _ => {}
             }
+            statements.push(statement);
         }
         Ok(Policy { statements })
     }
 }
 
-/// Finds the `n`-th occurrence of `needle` (to point at a statement-level problem).
-fn locate(text: &str, needle: &str, n: usize, reason: &str) -> PolicyError {
-    let offset = text.match_indices(needle).nth(n).map(|(i, _)| i).unwrap_or(0);
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-    PolicyError { line, column, reason: reason.into() }
+/// serde_json's message without its trailing " at line L column C".
+fn strip_position(e: &serde_json::Error) -> String {
+    let mut reason = e.to_string();
+    if let Some(i) = reason.rfind(" at line ") {
+        reason.truncate(i);
+    }
+    reason
 }
 
 /// Turns a serde_json error into a policy error, naming comments explicitly.
 fn explain(text: &str, e: &serde_json::Error) -> PolicyError {
     let (line, column) = (e.line().max(1), e.column().max(1));
-    let mut reason = e.to_string();
-    // serde_json appends " at line L column C"; the position is reported separately.
-    if let Some(i) = reason.rfind(" at line ") {
-        reason.truncate(i);
-    }
+    let mut reason = strip_position(e);
     let rest = text.lines().nth(line - 1).and_then(|l| l.get(column.saturating_sub(1)..)).unwrap_or("");
     if rest.trim_start().starts_with("//") || rest.trim_start().starts_with("/*") {
         reason = "comments are not allowed in a policy document (JSON has no comments; remove them)".into();
@@ -467,6 +483,16 @@ mod tests {
             assert!(e.reason.contains(want), "{text}: {e}");
             assert!(e.line >= 1 && e.column >= 1);
         }
+    }
+
+    #[test]
+    fn statement_errors_point_at_their_statement() {
+        let text = "{\"Version\": \"1\", \"Statement\": [\n  {\"Effect\": \"Allow\", \"Action\": \"*\", \"Resource\": \"*\"},\n    {\"Effect\": \"Allow\", \"Action\": \"*\", \"NotAction\": \"*\", \"Resource\": \"*\"}\n]}";
+        let e = Policy::parse(text, PolicyKind::Identity).unwrap_err();
+        assert_eq!((e.line, e.column), (3, 5), "{e}");
+        let text = "{\"Version\": \"1\", \"Statement\": [\n  {\"Effect\": \"Allow\",\n   \"Action\": 5, \"Resource\": \"*\"}]}";
+        let e = Policy::parse(text, PolicyKind::Identity).unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
     }
 
     #[test]

@@ -305,11 +305,7 @@ pub async fn list_objects(svc: &ObjectService, req: &mut Req<'_>, v2: bool) -> R
     let enc = |s: &str| {
         if url { url_encode_name(s) } else { s.to_owned() }
     };
-    let bucket_owner = if v2 && req.q("fetch-owner") != Some("true") {
-        None
-    } else {
-        Some(bucket_for(svc, req, "oss:ListObjects").await?.owner)
-    };
+    let bucket_owner = if v2 && req.q("fetch-owner") != Some("true") { None } else { Some(listing.owner.clone()) };
 
     let mut w = XmlWriter::default();
     w.open("ListBucketResult").elem("Name", req.bucket()).elem("Prefix", enc(&prefix));
