@@ -146,7 +146,7 @@ async function startServer() {
   server.port = await freePort();
   const proc = spawn(
     ARCA_BIN,
-    ['serve', '--data-dir', path.join(server.tmp, 'data'), '--listen', `127.0.0.1:${server.port}`, '--kms-listen', '127.0.0.1:0'],
+    ['serve', '--data-dir', path.join(server.tmp, 'data'), '--listen', `127.0.0.1:${server.port}`, '--kms-listen', '127.0.0.1:0', '--console-listen', '127.0.0.1:0'],
     {
       env: {
         ...process.env,

@@ -127,6 +127,7 @@ class ArcaServer:
         self.domain = domain
         self.port = free_port()
         self.kms_port = free_port()
+        self.console_port = free_port()
         self.region_ports = {r: free_port() for r in regions}
         self.extra_config = dict(extra_config or {})
         self.extra_env = dict(env or {})
@@ -143,6 +144,7 @@ class ArcaServer:
             "region = " + _toml_str(self.region),
             "domain = " + _toml_str(self.domain),
             "kms_listen = " + _toml_str("127.0.0.1:%d" % self.kms_port),
+            "console_listen = " + _toml_str("127.0.0.1:%d" % self.console_port),
         ]
         for k, v in self.extra_config.items():
             if isinstance(v, bool):
@@ -168,6 +170,10 @@ class ArcaServer:
     @property
     def kms_endpoint(self):
         return "http://127.0.0.1:%d" % self.kms_port
+
+    @property
+    def console_url(self):
+        return "http://127.0.0.1:%d" % self.console_port
 
     def endpoint_for(self, region):
         if region == self.region:

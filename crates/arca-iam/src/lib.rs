@@ -936,6 +936,16 @@ impl Iam {
         Ok(Identity { principal, access_key_id: Some(key.id.clone()), policies })
     }
 
+    /// The identity of a RAM user signed in without an access key (console password).
+    pub async fn user_identity(&self, account: &str, name: &str) -> Result<Identity, IamError> {
+        let u: User = self.load(account, "user", name).await?;
+        Ok(Identity {
+            principal: Principal::User { account: account.into(), user_id: u.user_id, name: u.name },
+            access_key_id: None,
+            policies: self.user_policies(account, name).await?,
+        })
+    }
+
     /// A user's identity policies (its own and its groups'), resolved to
     /// their default versions; served from memory for up to [`POLICY_CACHE_TTL`].
     pub async fn user_policies(&self, account: &str, user: &str) -> Result<Arc<[NamedPolicy]>, IamError> {
@@ -986,14 +996,7 @@ impl Iam {
     ) -> Result<Decision, IamError> {
         let identity = match user {
             None => Identity::root(account),
-            Some(name) => {
-                let u: User = self.load(account, "user", name).await?;
-                Identity {
-                    principal: Principal::User { account: account.into(), user_id: u.user_id, name: u.name },
-                    access_key_id: None,
-                    policies: self.user_policies(account, name).await?,
-                }
-            }
+            Some(name) => self.user_identity(account, name).await?,
         };
         Ok(identity.decide(action, resource, context))
     }

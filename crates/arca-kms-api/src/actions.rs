@@ -7,20 +7,26 @@ use base64::engine::general_purpose::STANDARD as B64;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-/// A KMS error response.
+/// A KMS or RAM error response.
 #[derive(Debug)]
 pub struct ApiError {
+    /// HTTP status.
     pub status: StatusCode,
+    /// Error code (`Forbidden.NoPermission`, `EntityNotExist.User`, …).
     pub code: String,
+    /// Message for the caller.
     pub message: String,
+    /// Detail for the log only (internal errors).
     pub internal: Option<String>,
 }
 
 impl ApiError {
+    /// An error with a code and message.
     pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError { status, code: code.into(), message: message.into(), internal: None }
     }
 
+    /// `MissingParameter` for `name`.
     pub fn missing(name: &str) -> Self {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -29,6 +35,7 @@ impl ApiError {
         )
     }
 
+    /// `InvalidParameter` for `name`.
     pub fn invalid(name: &str) -> Self {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -37,6 +44,7 @@ impl ApiError {
         )
     }
 
+    /// `InternalFailure`; `detail` goes to the log only.
     pub fn internal(detail: String) -> Self {
         let mut e = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", "Internal Failure.");
         e.internal = Some(detail);

@@ -16,4 +16,5 @@ mod ram;
 mod server;
 pub mod sign;
 
+pub use actions::ApiError;
 pub use server::{KmsApiConfig, KmsApiServer};

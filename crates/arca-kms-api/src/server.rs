@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arca_iam::{Audit, Context, Iam};
+use arca_iam::{Audit, Context, Iam, Identity};
 use arca_kms::{Kms, KmsContext};
 use arca_meta::MetaStore;
 use bytes::Bytes;
@@ -214,18 +214,36 @@ impl KmsApiServer {
             .with("acs:AccessId", key.id.as_str())
             .with("acs:CurrentTime", iso_now());
         let region = self.region_of(parts.headers.get("host").and_then(|h| h.to_str().ok()));
-        let ctx = KmsContext::new(key.account_id.clone(), region).acting_as(identity.principal.arn());
-        let p = Params(&params);
-        match p.get("Version") {
-            Some("2016-01-20") => {
-                authz::authorize(&self.kms, &ctx, &identity, &context, &self.audit, &action, &p).await.map_err(fail)?;
-                dispatch(&self.kms, &ctx, &action, &p).await.map(|v| (action.clone(), v)).map_err(fail)
+        let version = params.iter().find(|(k, _)| k == "Version").map(|(_, v)| v.clone()).unwrap_or_default();
+        self.invoke(&identity, &context, &region, &version, &action, &params)
+            .await
+            .map(|v| (action.clone(), v))
+            .map_err(fail)
+    }
+
+    /// Runs a KMS (`Version=2016-01-20`) or RAM (`2015-05-01`) action for an
+    /// authenticated identity, with the same authorization, metering and
+    /// audit as a signed API request. In-process clients (the console) use
+    /// this so they can do exactly what the caller's policies allow.
+    pub async fn invoke(
+        &self,
+        identity: &Identity,
+        context: &Context,
+        region: &str,
+        version: &str,
+        action: &str,
+        params: &[(String, String)],
+    ) -> Result<serde_json::Value, ApiError> {
+        let account = identity.principal.account().unwrap_or_default().to_owned();
+        let ctx = KmsContext::new(account, region).acting_as(identity.principal.arn());
+        let p = Params(params);
+        match version {
+            "2016-01-20" => {
+                authz::authorize(&self.kms, &ctx, identity, context, &self.audit, action, &p).await?;
+                dispatch(&self.kms, &ctx, action, &p).await
             }
-            Some("2015-05-01") => ram::dispatch(&self.iam, &identity, &context, &self.audit, &action, &p)
-                .await
-                .map(|v| (action.clone(), v))
-                .map_err(fail),
-            _ => Err(fail(ApiError::invalid("Version"))),
+            "2015-05-01" => ram::dispatch(&self.iam, identity, context, &self.audit, action, &p).await,
+            _ => Err(ApiError::invalid("Version")),
         }
     }
 

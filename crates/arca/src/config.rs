@@ -24,6 +24,7 @@ pub struct FileConfig {
     pub kms_day_secs: Option<u64>,
     pub kms_listen: Option<String>,
     pub audit_log: Option<PathBuf>,
+    pub console_listen: Option<String>,
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
 }
@@ -61,6 +62,8 @@ pub struct Config {
     pub kms_day_secs: u64,
     /// Address of the KMS API (Alibaba Cloud KMS RPC, `Version=2016-01-20`).
     pub kms_listen: String,
+    /// Address of the web console.
+    pub console_listen: String,
     /// Audit log file (denied requests, KMS key uses); default `<data_dir>/audit.log`.
     pub audit_log: PathBuf,
     pub regions: Vec<RegionConfig>,
@@ -74,6 +77,7 @@ pub struct Overrides {
     pub region: Option<String>,
     pub domain: Option<String>,
     pub kms_listen: Option<String>,
+    pub console_listen: Option<String>,
 }
 
 impl Config {
@@ -100,6 +104,7 @@ impl Config {
             service_key_rotation_secs: file.service_key_rotation_secs.unwrap_or(30 * 24 * 3600),
             kms_day_secs: file.kms_day_secs.unwrap_or(86400),
             kms_listen: o.kms_listen.or(file.kms_listen).unwrap_or_else(|| "127.0.0.1:9100".into()),
+            console_listen: o.console_listen.or(file.console_listen).unwrap_or_else(|| "127.0.0.1:9001".into()),
             regions: file.regions,
         };
         cfg.validate()?;

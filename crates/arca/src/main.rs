@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arca_blob::LocalDisk;
+use arca_console::Console;
 use arca_core::{AccessKey, Account, Limits, ObjectService};
 use arca_iam::{Audit, Iam};
 use arca_kms::{KeyManager, Kms};
@@ -55,6 +56,9 @@ enum Command {
         /// Address of the KMS API.
         #[arg(long, env = "ARCA_KMS_LISTEN")]
         kms_listen: Option<String>,
+        /// Address of the web console.
+        #[arg(long, env = "ARCA_CONSOLE_LISTEN")]
+        console_listen: Option<String>,
     },
     /// Load-test an OSS endpoint (Arca or any OSS/S3 server via presigned URLs).
     Bench(bench::BenchArgs),
@@ -91,8 +95,9 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, data_dir, listen, region, domain, kms_listen } => {
-            let cfg = Config::load(config.as_deref(), Overrides { data_dir, listen, region, domain, kms_listen })?;
+        Command::Serve { config, data_dir, listen, region, domain, kms_listen, console_listen } => {
+            let overrides = Overrides { data_dir, listen, region, domain, kms_listen, console_listen };
+            let cfg = Config::load(config.as_deref(), overrides)?;
             init_logging(&cfg.log);
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
         }
@@ -181,6 +186,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             endpoints.insert(r.name.clone(), e.clone());
         }
     }
+    let console_svc = svc.clone();
     let oss = OssServer::new(
         svc,
         iam.clone(),
@@ -215,7 +221,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let kms_api = KmsApiServer::new(
         kms,
         meta.clone(),
-        iam,
+        iam.clone(),
         audit,
         KmsApiConfig {
             default_region: cfg.region.clone(),
@@ -225,6 +231,21 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     );
     tracing::info!(address = %kms_addr, "KMS API listening");
     println!("arca: KMS and RAM API on http://{kms_addr}");
+    let console_listener = TcpListener::bind(&cfg.console_listen)
+        .await
+        .with_context(|| format!("binding the console on {}", cfg.console_listen))?;
+    let console_addr = console_listener.local_addr()?;
+    let console =
+        Console::new(console_svc, iam, Arc::new(kms_api.clone()), regions.iter().map(|r| r.name.clone()).collect());
+    println!("arca: web console on http://{console_addr}");
+    let mut rx = stop_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        console
+            .serve(console_listener, async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    }));
     let mut rx = stop_rx.clone();
     tasks.push(tokio::spawn(async move {
         kms_api
