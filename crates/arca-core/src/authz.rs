@@ -80,14 +80,16 @@ fn acl_grants(acl: &str, access: Access) -> bool {
     }
 }
 
-/// Parses a stored bucket policy (validated when it was put).
-fn bucket_policy(bucket: &Bucket) -> Option<NamedPolicy> {
-    let text = bucket.policy.as_deref()?;
+/// Parses a stored bucket policy (validated when it was put). One that no
+/// longer parses refuses every request it would have been asked about,
+/// rather than silently dropping its Deny statements.
+fn bucket_policy(bucket: &Bucket) -> Result<Option<NamedPolicy>, CoreError> {
+    let Some(text) = bucket.policy.as_deref() else { return Ok(None) };
     match Policy::parse(text, PolicyKind::Resource) {
-        Ok(p) => Some(NamedPolicy { name: "bucket policy".into(), policy: std::sync::Arc::new(p) }),
+        Ok(p) => Ok(Some(NamedPolicy { name: "bucket policy".into(), policy: std::sync::Arc::new(p) })),
         Err(e) => {
-            tracing::error!(bucket = %bucket.name, error = %e, "stored bucket policy does not parse; ignoring it");
-            None
+            tracing::error!(bucket = %bucket.name, error = %e, "stored bucket policy does not parse");
+            Err(CoreError::internal("the bucket policy cannot be evaluated (details in the log)"))
         }
     }
 }
@@ -124,7 +126,7 @@ impl ObjectService {
         let context = caller.context_with(op.extra);
         let identity = caller.identity.decide(op.action, &resource, &context);
         let ids = caller.identity.principal.ids();
-        let by_policy = bucket_policy(bucket).map(|p| {
+        let by_policy = bucket_policy(bucket)?.map(|p| {
             let request =
                 Request { action: op.action, resource: &resource, context: &context, principal_ids: Some(&ids) };
             arca_iam::evaluate([&p], &request)
@@ -133,6 +135,10 @@ impl ObjectService {
         if let Some(Decision::Deny(m)) = decisions.iter().flatten().find(|d| matches!(d, Decision::Deny(_))) {
             let reason = m.to_string();
             self.audit_deny(caller, op.action, &resource, &reason);
+            // Only the bucket's own account learns which statement decided.
+            if caller.account_id() != Some(bucket.owner.as_str()) {
+                return Err(CoreError::AccessDenied("You are denied by bucket policy or your own policy.".into()));
+            }
             return Err(CoreError::AccessDenied(format!(
                 "You are forbidden to {} on {resource}: denied by {reason}.",
                 op.action
@@ -152,6 +158,22 @@ impl ObjectService {
         Err(implicit_denial(&caller.identity, op.action, &resource, bucket))
     }
 
+    /// Setting an ACL while writing (`x-oss-object-acl`) also needs
+    /// `oss:PutObjectAcl`, so a user who may not publish objects cannot make
+    /// them public by uploading.
+    pub(crate) fn authorize_acl_header(
+        &self,
+        caller: &Caller,
+        bucket: &Bucket,
+        key: &str,
+        acl: &str,
+    ) -> Result<(), CoreError> {
+        if acl.is_empty() || acl == "default" {
+            return Ok(());
+        }
+        self.authorize(caller, bucket, &Op::object("oss:PutObjectAcl", key), None)
+    }
+
     /// Checks an action that names no bucket (`oss:ListBuckets`, `oss:PutBucket`)
     /// against the caller's identity policies.
     pub(crate) fn authorize_account(
@@ -161,6 +183,7 @@ impl ObjectService {
         resource: &str,
     ) -> Result<String, CoreError> {
         let Some(account) = caller.account_id().map(str::to_owned) else {
+            self.audit_deny(caller, action, resource, "anonymous");
             return Err(CoreError::AccessDenied("Anonymous access is forbidden for this operation.".into()));
         };
         match caller.identity.decide(action, resource, &caller.context) {
@@ -188,14 +211,22 @@ impl ObjectService {
         actions: &[&'static str],
     ) -> Result<String, CoreError> {
         if caller.account_id().is_none() {
+            self.audit_deny(caller, actions.first().copied().unwrap_or("kms:*"), key_ref, "anonymous");
             return Err(CoreError::AccessDenied(KMS_FORBIDDEN.into()));
         }
         let ctx = crate::sse::kms_context(bucket, caller);
-        let cmk = self.kms.resolve(&ctx, key_ref).await.map_err(crate::sse::kms_error)?;
-        if !caller.is_owner_root(bucket) {
-            self.kms_allowed(caller, bucket, &cmk.key_id, actions)?;
+        let resolved = self.kms.resolve(&ctx, key_ref).await;
+        if caller.is_owner_root(bucket) {
+            return resolved.map(|cmk| cmk.key_id).map_err(crate::sse::kms_error);
         }
-        Ok(cmk.key_id)
+        // Authorized before a missing key is reported, so a caller without
+        // permission cannot probe which keys exist.
+        let key_id = match &resolved {
+            Ok(cmk) => cmk.key_id.clone(),
+            Err(_) => key_ref.rsplit(['/', ':']).next().unwrap_or(key_ref).to_owned(),
+        };
+        self.kms_allowed(caller, bucket, &key_id, actions)?;
+        resolved.map(|cmk| cmk.key_id).map_err(crate::sse::kms_error)
     }
 
     /// A bucket default naming a CMK: the caller must be allowed `kms:List*`
@@ -250,6 +281,7 @@ impl ObjectService {
     ) -> Result<(), CoreError> {
         let Some(enc) = enc.filter(|e| e.algorithm == crate::sse::KMS) else { return Ok(()) };
         if caller.account_id().is_none() {
+            self.audit_deny(caller, "kms:Decrypt", &enc.key_id, "anonymous");
             return Err(CoreError::AccessDenied(KMS_FORBIDDEN.into()));
         }
         if caller.is_owner_root(bucket) {

@@ -204,6 +204,10 @@ impl ObjectService {
         let account = caller.account_id().unwrap_or_default();
         let arn = format!("acs:oss:{}:{account}:{}", spec.region, spec.name);
         let owner = self.authorize_account(caller, "oss:PutBucket", &arn)?;
+        if spec.acl != "private" {
+            // Creating a public bucket also sets its ACL.
+            self.authorize_account(caller, "oss:PutBucketAcl", &arn)?;
+        }
         if !names::valid_bucket_name(&spec.name) {
             return Err(CoreError::InvalidBucketName);
         }

@@ -96,6 +96,7 @@ impl ObjectService {
         names::check_key(key).map_err(CoreError::InvalidObjectName)?;
         check_choice(&attrs.acl, &OBJECT_ACLS, "x-oss-object-acl")?;
         let b = self.bucket(caller, region, bucket, Op::object("oss:PutObject", key)).await?;
+        self.authorize_acl_header(caller, &b, key, &attrs.acl)?;
         let mut attrs = attrs;
         crate::objects::default_storage_class(&mut attrs, &b);
         if forbid_overwrite && self.meta.get_object(bucket, key).await?.is_some() {
@@ -175,8 +176,12 @@ impl ObjectService {
         range: Option<(u64, Option<u64>)>,
     ) -> Result<(Part, Option<Encryption>), CoreError> {
         check_part_number(number)?;
-        self.upload_for(caller, region, bucket, key, upload_id, "oss:PutObject").await?;
+        let (b, upload) = self.upload_for(caller, region, bucket, key, upload_id, "oss:PutObject").await?;
         let src = self.head_object(caller, region, &source.bucket, &source.key).await?;
+        // Every KMS permission is checked before any key is used.
+        self.authorize_kms_read(caller, &b, upload.encryption.as_ref()).await?;
+        let src_bucket = self.meta.get_bucket(&src.bucket).await?.ok_or(CoreError::NoSuchBucket)?;
+        self.authorize_kms_read(caller, &src_bucket, src.encryption.as_ref()).await?;
         source.conditions.check(&src, ["x-oss-copy-source-if-match", "x-oss-copy-source-if-unmodified-since"])?;
         let (start, end) = match range {
             None => (0, src.size),
@@ -245,7 +250,10 @@ impl ObjectService {
         if let Some(a) = &acl {
             check_choice(a, &OBJECT_ACLS, "x-oss-object-acl")?;
         }
-        let (_, upload) = self.upload_for(caller, region, bucket, key, upload_id, "oss:PutObject").await?;
+        let (b, upload) = self.upload_for(caller, region, bucket, key, upload_id, "oss:PutObject").await?;
+        if let Some(a) = &acl {
+            self.authorize_acl_header(caller, &b, key, a)?;
+        }
         let uploaded = self.meta.list_parts(upload_id, 0, 10001).await?;
         let chosen: Vec<Part> = match listed {
             None => uploaded,

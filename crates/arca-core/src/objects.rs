@@ -145,6 +145,7 @@ impl ObjectService {
         check_key(&req.key)?;
         check_choice(&req.attrs.acl, &OBJECT_ACLS, "x-oss-object-acl")?;
         let bucket = self.bucket(caller, region, &req.bucket, Op::object("oss:PutObject", &req.key)).await?;
+        self.authorize_acl_header(caller, &bucket, &req.key, &req.attrs.acl)?;
         let mut req = req;
         default_storage_class(&mut req.attrs, &bucket);
         if req.forbid_overwrite && self.meta.get_object(&req.bucket, &req.key).await?.is_some() {
@@ -256,6 +257,7 @@ impl ObjectService {
                 if caller.account_id().is_none()
                     && rec.encryption.as_ref().is_some_and(|e| e.algorithm == sse::KMS) =>
             {
+                self.audit_deny(caller, "kms:Decrypt", &crate::oss_arn(&b, Some(key)), "anonymous");
                 Err(CoreError::AccessDenied(crate::KMS_FORBIDDEN.into()))
             }
             Some(rec) => Ok(rec),
@@ -367,6 +369,12 @@ impl ObjectService {
         let src = self.head_object(caller, region, &req.source.bucket, &req.source.key).await?;
         req.source.conditions.check(&src, ["x-oss-copy-source-if-match", "x-oss-copy-source-if-unmodified-since"])?;
         let dest = self.bucket(caller, region, &req.bucket, Op::object("oss:PutObject", &req.key)).await?;
+        if let Some(acl) = req.acl.as_deref() {
+            self.authorize_acl_header(caller, &dest, &req.key, acl)?;
+        }
+        // Every KMS permission is checked before any key is used: the source's first.
+        let src_bucket = self.meta.get_bucket(&src.bucket).await?.ok_or(CoreError::NoSuchBucket)?;
+        self.authorize_kms_read(caller, &src_bucket, src.encryption.as_ref()).await?;
         let mut attrs = req.replace_attrs.unwrap_or_else(|| src.attrs.clone());
         default_storage_class(&mut attrs, &dest);
         attrs.acl = req.acl.unwrap_or_else(|| if attrs.acl.is_empty() { "default".into() } else { attrs.acl.clone() });
@@ -428,6 +436,7 @@ impl ObjectService {
         check_key(&req.key)?;
         check_choice(&req.attrs.acl, &OBJECT_ACLS, "x-oss-object-acl")?;
         let bucket = self.bucket(caller, region, &req.bucket, Op::object("oss:PutObject", &req.key)).await?;
+        self.authorize_acl_header(caller, &bucket, &req.key, &req.attrs.acl)?;
         let mut req = req;
         default_storage_class(&mut req.attrs, &bucket);
         let current = self.meta.get_object(&req.bucket, &req.key).await?;

@@ -169,6 +169,7 @@ impl ObjectService {
         version_id: &str,
     ) -> Result<(Encryption, Arc<DataKey>), CoreError> {
         if caller.account_id().is_none() {
+            self.audit_deny(caller, "kms:GenerateDataKey", &crate::oss_arn(bucket, Some(key)), "anonymous");
             return Err(CoreError::AccessDenied(crate::KMS_FORBIDDEN.into()));
         }
         let ctx = kms_context(bucket, caller);

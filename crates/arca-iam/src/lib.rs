@@ -80,12 +80,15 @@ impl Principal {
         }
     }
 
-    /// The ids a bucket policy's `Principal` may name this caller by.
+    /// The ids a bucket policy's `Principal` may name this caller by: the
+    /// account or user UID, or its RAM ARN.
     pub fn ids(&self) -> Vec<String> {
         match self {
             Principal::Anonymous => Vec::new(),
-            Principal::Root { account } => vec![account.clone()],
-            Principal::User { user_id, .. } => vec![user_id.clone()],
+            Principal::Root { account } => vec![account.clone(), format!("acs:ram::{account}:root")],
+            Principal::User { user_id, account, name } => {
+                vec![user_id.clone(), format!("acs:ram::{account}:user/{name}")]
+            }
         }
     }
 }
@@ -125,7 +128,12 @@ impl Identity {
             Principal::User { account, .. } if owner == account || owner == "*" || owner.is_empty() => {
                 evaluate(self.policies.iter(), &Request { action, resource, context, principal_ids: None })
             }
-            _ => Decision::ImplicitDeny,
+            // Another account's resource: the caller's own Deny still
+            // applies, its Allow grants nothing (that takes the owner's policy).
+            _ => match evaluate(self.policies.iter(), &Request { action, resource, context, principal_ids: None }) {
+                Decision::Deny(m) => Decision::Deny(m),
+                _ => Decision::ImplicitDeny,
+            },
         }
     }
 }
@@ -959,8 +967,12 @@ impl Iam {
         let u: User = self.load(account, "user", user).await?;
         let mut attachments = u.policies.clone();
         for g in &u.groups {
-            if let Ok(group) = self.load::<Group>(account, "group", g).await {
-                attachments.extend(group.policies);
+            // A group deleted under the membership grants (and denies) nothing;
+            // any other failure refuses rather than silently dropping a Deny.
+            match self.load::<Group>(account, "group", g).await {
+                Ok(group) => attachments.extend(group.policies),
+                Err(e) if e.status == 404 => {}
+                Err(e) => return Err(e),
             }
         }
         let mut out = Vec::new();
@@ -971,11 +983,17 @@ impl Iam {
                 }
                 continue;
             }
-            // A policy deleted under an attachment grants nothing.
-            let Ok(p) = self.load::<StoredPolicy>(account, "policy", &a.name).await else { continue };
-            if let Ok(policy) = Policy::parse(p.default_document(), PolicyKind::Identity) {
-                out.push(NamedPolicy { name: a.name.clone(), policy: Arc::new(policy) });
-            }
+            // A policy deleted under an attachment grants nothing; other
+            // failures refuse the request rather than drop its Deny statements.
+            let p = match self.load::<StoredPolicy>(account, "policy", &a.name).await {
+                Ok(p) => p,
+                Err(e) if e.status == 404 => continue,
+                Err(e) => return Err(e),
+            };
+            let policy = Policy::parse(p.default_document(), PolicyKind::Identity).map_err(|e| {
+                IamError::new(500, "InternalError", format!("stored policy {} does not parse: {e}", a.name))
+            })?;
+            out.push(NamedPolicy { name: a.name.clone(), policy: Arc::new(policy) });
         }
         let policies: Arc<[NamedPolicy]> = out.into();
         if let Ok(mut cache) = self.cache.lock() {

@@ -288,10 +288,19 @@ impl RawStatement {
             return Err(format!("action {bad:?} must be written service:Action (e.g. oss:GetObject)"));
         }
         let resources = patterns(raw.resource, raw.not_resource, "Resource")?;
-        let principals = raw.principal.map(|p| match p {
-            PrincipalValue::List(l) => l.into_vec(),
-            PrincipalValue::Map(m) => m.into_values().flat_map(StringList::into_vec).collect(),
-        });
+        // Only a literal `[]` means everyone; an empty map or an empty list
+        // inside one is a mistake, not a grant to the world.
+        let principals = match raw.principal {
+            None => None,
+            Some(PrincipalValue::List(l)) => Some(l.into_vec()),
+            Some(PrincipalValue::Map(m)) => {
+                let list: Vec<String> = m.into_values().flat_map(StringList::into_vec).collect();
+                if list.is_empty() {
+                    return Err("Principal names no principal; write \"*\" for everyone".into());
+                }
+                Some(list)
+            }
+        };
         let mut conditions = Vec::new();
         for (op_name, keys) in raw.condition.unwrap_or_default() {
             let operator =

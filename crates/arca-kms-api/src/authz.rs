@@ -9,6 +9,8 @@ use http::StatusCode;
 use crate::actions::{ApiError, Params};
 
 /// The `(action, resource)` pairs a call needs, resolving key references.
+/// A reference that does not resolve yields its own ARN, so a caller without
+/// permission learns nothing about which keys exist.
 async fn requirements(
     kms: &Kms,
     ctx: &KmsContext,
@@ -21,31 +23,33 @@ async fn requirements(
     let own = |a: &str| format!("kms:{a}");
     let blob_key = |name: &'static str| async move {
         let blob = B64.decode(p.need(name)?).map_err(|_| ApiError::invalid(name))?;
-        Ok::<_, ApiError>(kms.blob_key_id(&blob).await?)
+        Ok::<_, ApiError>(kms.blob_key_id(&blob).await.unwrap_or_else(|_| "unknown".into()))
+    };
+    let key_of = |r: &'static str| async move {
+        let key_ref = p.need(r)?;
+        Ok::<_, ApiError>(match kms.resolve(ctx, key_ref).await {
+            Ok(cmk) => cmk.key_id,
+            Err(_) => key_ref.rsplit(['/', ':']).next().unwrap_or(key_ref).to_owned(),
+        })
     };
     Ok(match action {
         "DescribeRegions" => vec![],
         "CreateKey" | "ListKeys" | "DescribeKmsUsage" => vec![(own(action), container("key"))],
         "ListAliases" => vec![(own(action), container("alias"))],
         "CreateAlias" | "UpdateAlias" => {
-            let key = kms.resolve(ctx, p.need("KeyId")?).await?;
-            vec![(own(action), alias_arn(p.need("AliasName")?)), (own(action), key_arn(&key.key_id))]
+            vec![(own(action), alias_arn(p.need("AliasName")?)), (own(action), key_arn(&key_of("KeyId").await?))]
         }
         "DeleteAlias" => {
-            let alias = p.need("AliasName")?;
-            let key = kms.resolve(ctx, alias).await?;
-            vec![(own(action), alias_arn(alias)), (own(action), key_arn(&key.key_id))]
+            vec![(own(action), alias_arn(p.need("AliasName")?)), (own(action), key_arn(&key_of("AliasName").await?))]
         }
         "Decrypt" => vec![(own(action), key_arn(&blob_key("CiphertextBlob").await?))],
-        "ReEncrypt" => {
-            let dest = kms.resolve(ctx, p.need("DestinationKeyId")?).await?;
-            vec![
-                ("kms:ReEncryptFrom".into(), key_arn(&blob_key("SourceCiphertextBlob").await?)),
-                ("kms:ReEncryptTo".into(), key_arn(&dest.key_id)),
-            ]
-        }
+        // The blob ReEncrypt decrypts is `CiphertextBlob` (as the action runs it).
+        "ReEncrypt" => vec![
+            ("kms:ReEncryptFrom".into(), key_arn(&blob_key("CiphertextBlob").await?)),
+            ("kms:ReEncryptTo".into(), key_arn(&key_of("DestinationKeyId").await?)),
+        ],
         // Every other action names one key.
-        _ => vec![(own(action), key_arn(&kms.resolve(ctx, p.need("KeyId")?).await?.key_id))],
+        _ => vec![(own(action), key_arn(&key_of("KeyId").await?))],
     })
 }
 

@@ -67,17 +67,30 @@ fn bool_param(p: &Params<'_>, name: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// The resource a RAM action is checked against.
-fn resource(account: &str, action: &str, p: &Params<'_>) -> String {
-    let of = |kind: &str, name: Option<&str>| format!("acs:ram:*:{account}:{kind}/{}", name.unwrap_or("*"));
-    if action.contains("Policy") && !action.contains("ForUser") && !action.contains("ForGroup") {
-        of("policy", p.get("PolicyName"))
-    } else if action.contains("Group") && p.get("UserName").is_none() {
-        of("group", p.get("GroupName"))
-    } else if action.starts_with("List") && p.get("UserName").is_none() && p.get("GroupName").is_none() {
-        format!("acs:ram:*:{account}:*")
-    } else {
-        of("user", p.get("UserName"))
+/// The resources a RAM action is checked against; the caller needs the
+/// action on every one. Decided per action: parameters an action does not
+/// use never change what is checked.
+fn resources(account: &str, action: &str, p: &Params<'_>, self_name: Option<&str>) -> Vec<String> {
+    let of = |kind: &str, name: Option<&str>| {
+        format!("acs:ram:*:{account}:{kind}/{}", name.filter(|n| !n.is_empty()).unwrap_or("*"))
+    };
+    let user = || of("user", p.get("UserName").filter(|u| !u.is_empty()).or(self_name));
+    let group = || of("group", p.get("GroupName"));
+    let policy = || of("policy", p.get("PolicyName"));
+    match action {
+        "ListUsers" | "ListGroups" | "ListPolicies" => vec![format!("acs:ram:*:{account}:*")],
+        "CreateGroup" | "GetGroup" | "UpdateGroup" | "DeleteGroup" | "ListUsersForGroup" | "ListPoliciesForGroup" => {
+            vec![group()]
+        }
+        "AddUserToGroup" | "RemoveUserFromGroup" => vec![user(), group()],
+        "AttachPolicyToUser" | "DetachPolicyFromUser" => vec![policy(), user()],
+        "AttachPolicyToGroup" | "DetachPolicyFromGroup" => vec![policy(), group()],
+        "CreatePolicy" | "GetPolicy" | "DeletePolicy" | "CreatePolicyVersion" | "GetPolicyVersion"
+        | "ListPolicyVersions" | "SetDefaultPolicyVersion" | "DeletePolicyVersion" => vec![policy()],
+        "CreateUser" | "GetUser" | "UpdateUser" | "DeleteUser" | "CreateLoginProfile" | "UpdateLoginProfile"
+        | "DeleteLoginProfile" | "CreateAccessKey" | "ListAccessKeys" | "UpdateAccessKey" | "DeleteAccessKey"
+        | "ListGroupsForUser" | "ListPoliciesForUser" => vec![user()],
+        _ => vec![format!("acs:ram:*:{account}:*")],
     }
 }
 
@@ -92,10 +105,12 @@ pub async fn dispatch(
 ) -> Result<Value, ApiError> {
     let account = identity.principal.account().unwrap_or_default().to_owned();
     let acct = account.as_str();
-    if let Principal::User { .. } = identity.principal {
-        let resource = resource(acct, action, p);
-        let decision = identity.decide(&format!("ram:{action}"), &resource, context);
-        if !decision.allowed() {
+    if let Principal::User { name, .. } = &identity.principal {
+        for resource in resources(acct, action, p, Some(name)) {
+            let decision = identity.decide(&format!("ram:{action}"), &resource, context);
+            if decision.allowed() {
+                continue;
+            }
             let reason = match &decision {
                 arca_iam::Decision::Deny(m) => format!("denied by {m}"),
                 _ => "no RAM policy allows it".to_owned(),

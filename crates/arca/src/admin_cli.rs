@@ -71,7 +71,8 @@ pub enum UserCommand {
     List,
     /// Delete a user (after its keys, policies and groups are gone).
     Delete { name: String },
-    /// Set the console password (`--password`), or remove it (`--remove`).
+    /// Set the console password (`--password P`, or `--password -` to read it
+    /// from stdin), or remove it (`--remove`).
     Password {
         name: String,
         #[arg(long, conflicts_with = "remove", required_unless_present = "remove")]
@@ -252,6 +253,15 @@ pub async fn run(cfg: Config, account: Option<String>, cmd: AdminCommand) -> any
                 println!("deleted user {name}");
             }
             UserCommand::Password { name, password, remove: _ } => {
+                // `-` reads it from stdin, keeping it out of `ps` and shell history.
+                let password = match password.as_deref() {
+                    Some("-") => {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line).context("reading the password from stdin")?;
+                        Some(line.trim_end_matches(['\r', '\n']).to_owned())
+                    }
+                    other => other.map(str::to_owned),
+                };
                 iam.set_password(acct, &name, password.as_deref()).await?;
                 println!("{} console password of {name}", if password.is_some() { "set" } else { "removed" });
             }
