@@ -731,7 +731,7 @@ async fn access_keys_resolve_to_identities() {
         Principal::User { account: a.clone(), user_id: alice.user_id.clone(), name: "alice".into() }
     );
     assert_eq!(id.access_key_id.as_deref(), Some(key.id.as_str()));
-    assert_eq!(id.principal.ids(), vec![alice.user_id.clone()]);
+    assert_eq!(id.principal.ids(), vec![alice.user_id.clone(), format!("acs:ram::{a}:user/alice")]);
     assert_eq!(id.principal.arn(), format!("acs:ram::{a}:user/alice"));
     let names: Vec<&str> = id.policies.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["no-secrets", "AliyunOSSReadOnlyAccess"]);

@@ -817,7 +817,7 @@ fn root_has_every_right_on_its_own_account_only() {
     assert_eq!(root.principal, Principal::Root { account: ACCOUNT.into() });
     assert_eq!(root.principal.account(), Some(ACCOUNT));
     assert_eq!(root.principal.arn(), format!("acs:ram::{ACCOUNT}:root"));
-    assert_eq!(root.principal.ids(), vec![ACCOUNT.to_owned()]);
+    assert_eq!(root.principal.ids(), vec![ACCOUNT.to_owned(), format!("acs:ram::{ACCOUNT}:root")]);
     assert!(root.policies.is_empty());
 }
 
@@ -844,7 +844,7 @@ fn a_ram_user_gets_what_its_policies_allow_in_its_own_account() {
 
     assert_eq!(alice.principal.account(), Some(ACCOUNT));
     assert_eq!(alice.principal.arn(), format!("acs:ram::{ACCOUNT}:user/alice"));
-    assert_eq!(alice.principal.ids(), vec!["200000000000001".to_owned()]);
+    assert_eq!(alice.principal.ids(), vec!["200000000000001".to_owned(), format!("acs:ram::{ACCOUNT}:user/alice")]);
 }
 
 #[test]
@@ -859,4 +859,27 @@ fn anonymous_callers_are_always_implicitly_denied() {
     assert_eq!(anonymous.principal.arn(), "anonymous");
     assert!(anonymous.principal.ids().is_empty());
     assert_eq!(anonymous.access_key_id, None);
+}
+
+#[test]
+fn own_deny_holds_on_other_accounts_resources() {
+    let deny_all = p("deny-all", r#"{"Version":"1","Statement":[{"Effect":"Deny","Action":"oss:*","Resource":"*"}]}"#);
+    let allow_all =
+        p("allow-all", r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:*","Resource":"*"}]}"#);
+    let foreign = "acs:oss:cn-hangzhou:1999999999999999:other/obj";
+    let ctx = Context::new();
+    // The Allow grants nothing abroad; the Deny still refuses.
+    assert_eq!(user_identity(ACCOUNT, vec![allow_all]).decide("oss:GetObject", foreign, &ctx), Decision::ImplicitDeny);
+    assert!(matches!(user_identity(ACCOUNT, vec![deny_all]).decide("oss:GetObject", foreign, &ctx), Decision::Deny(_)));
+}
+
+#[test]
+fn empty_principal_maps_are_refused() {
+    for principal in [r#"{}"#, r#"{"RAM": []}"#] {
+        let text = format!(
+            r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"oss:GetObject","Principal":{principal},"Resource":"*"}}]}}"#
+        );
+        let e = Policy::parse(&text, PolicyKind::Resource).unwrap_err();
+        assert!(e.reason.contains("names no principal"), "{principal}: {e}");
+    }
 }

@@ -85,11 +85,27 @@ fn resources(account: &str, action: &str, p: &Params<'_>, self_name: Option<&str
         "AddUserToGroup" | "RemoveUserFromGroup" => vec![user(), group()],
         "AttachPolicyToUser" | "DetachPolicyFromUser" => vec![policy(), user()],
         "AttachPolicyToGroup" | "DetachPolicyFromGroup" => vec![policy(), group()],
-        "CreatePolicy" | "GetPolicy" | "DeletePolicy" | "CreatePolicyVersion" | "GetPolicyVersion"
-        | "ListPolicyVersions" | "SetDefaultPolicyVersion" | "DeletePolicyVersion" => vec![policy()],
-        "CreateUser" | "GetUser" | "UpdateUser" | "DeleteUser" | "CreateLoginProfile" | "UpdateLoginProfile"
-        | "DeleteLoginProfile" | "CreateAccessKey" | "ListAccessKeys" | "UpdateAccessKey" | "DeleteAccessKey"
-        | "ListGroupsForUser" | "ListPoliciesForUser" => vec![user()],
+        "CreatePolicy"
+        | "GetPolicy"
+        | "DeletePolicy"
+        | "CreatePolicyVersion"
+        | "GetPolicyVersion"
+        | "ListPolicyVersions"
+        | "SetDefaultPolicyVersion"
+        | "DeletePolicyVersion" => vec![policy()],
+        "CreateUser"
+        | "GetUser"
+        | "UpdateUser"
+        | "DeleteUser"
+        | "CreateLoginProfile"
+        | "UpdateLoginProfile"
+        | "DeleteLoginProfile"
+        | "CreateAccessKey"
+        | "ListAccessKeys"
+        | "UpdateAccessKey"
+        | "DeleteAccessKey"
+        | "ListGroupsForUser"
+        | "ListPoliciesForUser" => vec![user()],
         _ => vec![format!("acs:ram:*:{account}:*")],
     }
 }
