@@ -288,7 +288,8 @@ pub(crate) async fn objects(console: &Console, ctx: &Ctx, bucket: &str, query: &
                             td { (time(o.last_modified)) }
                             td { (o.encryption.as_ref().map(|e| e.algorithm.as_str()).unwrap_or("None")) }
                             td.actions {
-                                a href={"/buckets/" (q(bucket)) "/download?key=" (q(&o.key))} download { "Download" }
+                                // No `download` attribute: a refusal must show as a page, not a failed file.
+                                a href={"/buckets/" (q(bucket)) "/download?key=" (q(&o.key))} { "Download" }
                                 form.inline method="post" action={"/buckets/" (q(bucket)) "/delete-object"} {
                                     (csrf_field(&ctx.session.csrf))
                                     input type="hidden" name="key" value=(o.key);
