@@ -38,6 +38,9 @@ from aliyunsdkkms.request.v20160120 import (
 
 from arca_testlib import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, ArcaServer, unique_bucket_name
 
+# The server re-reads key records changed by another process within 1 s (arca_kms::LOOKUP_TTL).
+KMS_LOOKUP_TTL = 1.1
+
 
 class Kms:
     """Old-SDK client pointed at Arca's KMS endpoint (spec A4.6: endpoint with scheme on the request)."""
@@ -384,6 +387,9 @@ def test_kms_cli_manages_the_keys_the_server_uses(tmp_path):
         def cli(*args):
             out = subprocess.run([str(ARCA_BIN), "kms", "--config", str(srv.config_path), *args], capture_output=True, text=True, timeout=60)
             assert out.returncode == 0, out.stderr
+            if args[0] in ("disable", "enable", "rotate", "service", "alias", "unalias", "import"):
+                # Another process changed key records: the server sees it within LOOKUP_TTL (1 s).
+                time.sleep(KMS_LOOKUP_TTL)
             return out.stdout
 
         key_id = cli("create", "--alias", "alias/cli-key", "--description", "from the CLI").strip()
@@ -518,6 +524,7 @@ def test_no_key_material_at_rest_or_in_debug_logs_service_switch_and_rotation(tm
 
         # KMS switched off for the account: SSE-KMS writes and reads fail, nothing stored.
         subprocess.run([str(ARCA_BIN), "kms", "--config", str(srv.config_path), "service", "off"], check=True, timeout=60)
+        time.sleep(KMS_LOOKUP_TTL)
         with pytest.raises(oss2.exceptions.ServerError) as e:
             b.put_object("off", b"x", headers={SSE: "KMS"})
         assert (e.value.status, e.value.code) == (403, "KmsServiceNotEnabled")
@@ -527,6 +534,7 @@ def test_no_key_material_at_rest_or_in_debug_logs_service_switch_and_rotation(tm
         assert e.value.code == "KmsServiceNotEnabled"
         assert kms.error(ListKeysRequest) == (403, "Forbidden.KmsServiceNotEnabled")
         subprocess.run([str(ARCA_BIN), "kms", "--config", str(srv.config_path), "service", "on"], check=True, timeout=60)
+        time.sleep(KMS_LOOKUP_TTL)
         assert b.get_object("o").read() == marker * 1000
     finally:
         srv.stop()

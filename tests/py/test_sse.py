@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import subprocess
+import time
 
 import oss2
 import pytest
@@ -729,6 +730,7 @@ def kms_off(tmp_path_factory):
         buckets[0].append_object("sm4-app", 0, b"abc", headers={SSE: "SM4"})
         subprocess.run([ARCA_BIN, "kms", "--config", str(srv.config_path), "service", "off"], check=True, timeout=60,
                        stdout=subprocess.DEVNULL)
+        time.sleep(1.1)  # another process switched KMS off: the server sees it within 1 s (LOOKUP_TTL)
         yield KmsOff(srv, *buckets)
     finally:
         srv.stop()

@@ -91,11 +91,44 @@ pub const MIN_ROTATION_SECS: u64 = 7 * 86400;
 /// See [`MIN_ROTATION_SECS`].
 pub const MAX_ROTATION_SECS: u64 = 730 * 86400;
 
+/// How long a key record, alias or KMS switch read from the store is reused.
+/// Writes through this `Kms` clear the cache at once; writes by another
+/// process (the `arca kms` CLI, another node) are seen within this bound.
+pub const LOOKUP_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A small time-bounded cache of store reads (`None` values are cached too:
+/// "no such alias" is as hot a question as any).
+#[derive(Default)]
+struct Lookups {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Option<String>)>>,
+}
+
+impl Lookups {
+    fn get(&self, name: &str) -> Option<Option<String>> {
+        let entries = self.entries.lock().expect("lookups lock");
+        entries.get(name).filter(|(at, _)| at.elapsed() < LOOKUP_TTL).map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, name: String, value: Option<String>) {
+        let mut entries = self.entries.lock().expect("lookups lock");
+        if entries.len() > 10_000 {
+            entries.clear();
+        }
+        entries.insert(name, (std::time::Instant::now(), value));
+    }
+
+    fn clear(&self) {
+        self.entries.lock().expect("lookups lock").clear();
+    }
+}
+
 /// The built-in KMS.
 pub struct Kms {
     meta: Arc<dyn MetaStore>,
     keys: Arc<KeyManager>,
     pending_usage: std::sync::Mutex<std::collections::HashMap<(String, String, String), u64>>,
+    /// Recently read key records, aliases and KMS switches (see [`LOOKUP_TTL`]).
+    lookups: Lookups,
     /// Serializes read-modify-write of key records in this process, so a
     /// rotation cannot write back a state that a DisableKey just changed.
     /// (Several nodes over one store would need compare-and-swap writes.)
@@ -149,7 +182,61 @@ impl Kms {
             write_lock: Default::default(),
             day_secs: day_secs.max(1),
             audit: Arc::new(Audit::disabled()),
+            lookups: Lookups::default(),
         }
+    }
+
+    /// A key record, from the lookup cache or the store.
+    async fn cmk_record(&self, key_id: &str) -> Result<Option<Cmk>, KmsError> {
+        let name = format!("cmk/{key_id}");
+        if let Some(v) = self.lookups.get(&name) {
+            return Ok(v.and_then(|json| serde_json::from_str(&json).ok()));
+        }
+        let cmk = self.meta.get_cmk(key_id).await?;
+        self.lookups.put(name, cmk.as_ref().and_then(|c| serde_json::to_string(c).ok()));
+        Ok(cmk)
+    }
+
+    /// The key an alias points at, from the lookup cache or the store.
+    async fn alias_target(&self, account: &str, region: &str, alias: &str) -> Result<Option<String>, KmsError> {
+        let name = format!("alias/{account}/{region}/{alias}");
+        if let Some(v) = self.lookups.get(&name) {
+            return Ok(v);
+        }
+        let target = self.meta.get_alias(account, region, alias).await?;
+        self.lookups.put(name, target.clone());
+        Ok(target)
+    }
+
+    async fn store_cmk(&self, cmk: Cmk) -> Result<(), KmsError> {
+        let r = self.meta.put_cmk(cmk).await;
+        self.lookups.clear();
+        Ok(r?)
+    }
+
+    async fn remove_cmk(&self, key_id: &str) -> Result<(), KmsError> {
+        let r = self.meta.delete_cmk(key_id).await;
+        self.lookups.clear();
+        Ok(r?)
+    }
+
+    async fn store_alias(
+        &self,
+        account: &str,
+        region: &str,
+        alias: &str,
+        key_id: &str,
+        replace: bool,
+    ) -> Result<bool, KmsError> {
+        let r = self.meta.put_alias(account, region, alias, key_id, replace).await;
+        self.lookups.clear();
+        Ok(r?)
+    }
+
+    async fn remove_alias(&self, account: &str, region: &str, alias: &str) -> Result<bool, KmsError> {
+        let r = self.meta.delete_alias(account, region, alias).await;
+        self.lookups.clear();
+        Ok(r?)
     }
 
     /// Records every key use (GenerateDataKey, Encrypt, Decrypt) in `audit`.
@@ -238,11 +325,11 @@ impl Kms {
             return Err(KmsError::KeyNotFound);
         }
         let key_id = if rest.starts_with("alias/") {
-            self.meta.get_alias(account, region, rest).await?.ok_or(KmsError::AliasNotFound)?
+            self.alias_target(account, region, rest).await?.ok_or(KmsError::AliasNotFound)?
         } else {
             rest.strip_prefix("key/").unwrap_or(rest).to_owned()
         };
-        let cmk = self.meta.get_cmk(&key_id).await?.ok_or(KmsError::KeyNotFound)?;
+        let cmk = self.cmk_record(&key_id).await?.ok_or(KmsError::KeyNotFound)?;
         if cmk.account != ctx.account || cmk.region != ctx.region {
             return Err(KmsError::KeyNotFound);
         }
@@ -253,7 +340,7 @@ impl Kms {
     /// deletes imported material whose expiry has passed.
     async fn expire(&self, mut cmk: Cmk) -> Result<Cmk, KmsError> {
         if cmk.state == PENDING_DELETION && cmk.delete_at.is_some_and(|t| now() >= t) {
-            self.meta.delete_cmk(&cmk.key_id).await?;
+            self.remove_cmk(&cmk.key_id).await?;
             self.keys.forget(&cmk.key_id);
             tracing::warn!(key_id = %cmk.key_id, "key deleted at the end of its deletion window; what it protected is unreadable");
             return Err(KmsError::KeyNotFound);
@@ -263,7 +350,7 @@ impl Kms {
             self.keys.forget(&cmk.key_id);
             cmk.state = PENDING_IMPORT.into();
             cmk.material_expire = None;
-            self.meta.put_cmk(cmk.clone()).await?;
+            self.store_cmk(cmk.clone()).await?;
             tracing::warn!(key_id = %cmk.key_id, "imported key material expired and was deleted");
         }
         Ok(cmk)
@@ -271,7 +358,16 @@ impl Kms {
 
     /// Whether KMS is switched on for the account (it is unless switched off).
     pub async fn check_service(&self, account: &str) -> Result<(), KmsError> {
-        match self.meta.get_setting(&format!("kms-service/{account}")).await?.as_deref() {
+        let name = format!("kms-service/{account}");
+        let state = match self.lookups.get(&name) {
+            Some(v) => v,
+            None => {
+                let v = self.meta.get_setting(&name).await?;
+                self.lookups.put(name, v.clone());
+                v
+            }
+        };
+        match state.as_deref() {
             Some("off") => Err(KmsError::ServiceNotEnabled),
             _ => Ok(()),
         }
@@ -279,7 +375,9 @@ impl Kms {
 
     /// Switches KMS on or off for an account.
     pub async fn set_service(&self, account: &str, on: bool) -> Result<(), KmsError> {
-        Ok(self.meta.put_setting(&format!("kms-service/{account}"), if on { "on" } else { "off" }).await?)
+        self.meta.put_setting(&format!("kms-service/{account}"), if on { "on" } else { "off" }).await?;
+        self.lookups.clear();
+        Ok(())
     }
 
     /// Rotates every key whose automatic rotation is due (the scheduler's tick).
@@ -374,23 +472,23 @@ impl Kms {
         if cmk.origin == "Aliyun_KMS" {
             self.add_version(&mut cmk, None).await?;
         }
-        self.meta.put_cmk(cmk.clone()).await?;
+        self.store_cmk(cmk.clone()).await?;
         self.count(ctx, &cmk.key_id, "CreateKey").await?;
         Ok(cmk)
     }
 
     /// The account's default OSS key in the region, created on first use.
     pub async fn oss_service_key(&self, ctx: &KmsContext) -> Result<Cmk, KmsError> {
-        if let Some(id) = self.meta.get_alias(&ctx.account, &ctx.region, OSS_ALIAS).await?
-            && let Some(cmk) = self.meta.get_cmk(&id).await?
+        if let Some(id) = self.alias_target(&ctx.account, &ctx.region, OSS_ALIAS).await?
+            && let Some(cmk) = self.cmk_record(&id).await?
         {
             return Ok(cmk);
         }
         let req = NewKey { description: "default key of OSS server-side encryption".into(), ..Default::default() };
         let cmk = self.create(ctx, req, "Service").await?;
-        if !self.meta.put_alias(&ctx.account, &ctx.region, OSS_ALIAS, &cmk.key_id, false).await? {
+        if !self.store_alias(&ctx.account, &ctx.region, OSS_ALIAS, &cmk.key_id, false).await? {
             // Another request created it first: use theirs; ours stays unused.
-            self.meta.delete_cmk(&cmk.key_id).await?;
+            self.remove_cmk(&cmk.key_id).await?;
             let id = self.meta.get_alias(&ctx.account, &ctx.region, OSS_ALIAS).await?.ok_or(KmsError::AliasNotFound)?;
             return self.meta.get_cmk(&id).await?.ok_or(KmsError::KeyNotFound);
         }
@@ -411,7 +509,7 @@ impl Kms {
             && now() - cmk.last_rotation >= period as i64
         {
             self.add_version(&mut cmk, None).await?;
-            self.meta.put_cmk(cmk.clone()).await?;
+            self.store_cmk(cmk.clone()).await?;
         }
         Ok(cmk)
     }
@@ -526,7 +624,7 @@ impl Kms {
     ) -> Result<Cmk, KmsError> {
         let mut cmk = self.resolve(ctx, key_ref).await?;
         f(&mut cmk)?;
-        self.meta.put_cmk(cmk.clone()).await?;
+        self.store_cmk(cmk.clone()).await?;
         self.count(ctx, &cmk.key_id, action).await?;
         Ok(cmk)
     }
@@ -666,7 +764,7 @@ impl Kms {
             return Err(KmsError::UnsupportedOperation);
         }
         self.add_version(&mut cmk, None).await?;
-        self.meta.put_cmk(cmk.clone()).await?;
+        self.store_cmk(cmk.clone()).await?;
         self.count(ctx, &cmk.key_id, "CreateKeyVersion").await?;
         Ok(cmk)
     }
@@ -701,7 +799,7 @@ impl Kms {
         if replace && self.meta.get_alias(&ctx.account, &ctx.region, alias).await?.is_none() {
             return Err(KmsError::AliasNotFound);
         }
-        if !self.meta.put_alias(&ctx.account, &ctx.region, alias, &cmk.key_id, replace).await? {
+        if !self.store_alias(&ctx.account, &ctx.region, alias, &cmk.key_id, replace).await? {
             return Err(KmsError::AliasAlreadyExists);
         }
         self.count(ctx, &cmk.key_id, if replace { "UpdateAlias" } else { "CreateAlias" }).await
@@ -712,7 +810,7 @@ impl Kms {
         if alias.starts_with("alias/acs") {
             return Err(KmsError::InvalidParameter("AliasName".into()));
         }
-        if !self.meta.delete_alias(&ctx.account, &ctx.region, alias).await? {
+        if !self.remove_alias(&ctx.account, &ctx.region, alias).await? {
             return Err(KmsError::AliasNotFound);
         }
         self.count(ctx, "", "DeleteAlias").await
@@ -883,7 +981,7 @@ impl Kms {
         if cmk.state == PENDING_IMPORT {
             cmk.state = ENABLED.into();
         }
-        self.meta.put_cmk(cmk.clone()).await?;
+        self.store_cmk(cmk.clone()).await?;
         self.count(ctx, &cmk.key_id, "ImportKeyMaterial").await?;
         Ok(cmk)
     }
@@ -902,7 +1000,7 @@ impl Kms {
             cmk.state = PENDING_IMPORT.into();
         }
         cmk.material_expire = None;
-        self.meta.put_cmk(cmk.clone()).await?;
+        self.store_cmk(cmk.clone()).await?;
         self.count(ctx, &cmk.key_id, "DeleteKeyMaterial").await?;
         Ok(cmk)
     }
