@@ -12,7 +12,7 @@ work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 export ARCA_ROOT_ACCESS_KEY_ID=LTAIbenchkey000001
 export ARCA_ROOT_ACCESS_KEY_SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-target/release/arca serve --data-dir "$work/data" --listen 127.0.0.1:19500 --kms-listen 127.0.0.1:19501 \
+target/release/arca serve --data-dir "$work/data" --listen 127.0.0.1:19500 --kms-listen 127.0.0.1:19501 --console-listen 127.0.0.1:0 \
   >"$work/stdout" 2>"$work/stderr" &
 pid=$!
 for _ in $(seq 100); do

@@ -329,7 +329,7 @@ pub(crate) async fn objects(console: &Console, ctx: &Ctx, bucket: &str, query: &
 
 pub(crate) async fn object(console: &Console, ctx: &Ctx, bucket: &str, query: &Form) -> Response<Body> {
     let Some(region) = region_of(console, bucket).await else { return no_bucket(ctx) };
-    let key = query.text("key");
+    let key = query.raw("key");
     let rec = match console.svc.head_object(&ctx.caller, &region, bucket, &key).await {
         Ok(r) => r,
         Err(e) => return error_page(ctx, "buckets", StatusCode::FORBIDDEN, "Object", &e.to_string()),
@@ -351,6 +351,9 @@ pub(crate) async fn object(console: &Console, ctx: &Ctx, bucket: &str, query: &F
                 @if e.algorithm == "KMS" {
                     dt { "CMK" } dd id="detail-cmk" { (e.key_id) }
                     dt { "Key version" } dd id="detail-key-version" { (e.key_version) }
+                    @if let Some(id) = kms_version_id(&e.wrapped_key) {
+                        dt { "Key version id" } dd id="detail-key-version-id" { (id) }
+                    }
                 } @else {
                     dt { "Service key version" } dd id="detail-key-version" { (e.key_version) }
                 }
@@ -363,9 +366,16 @@ pub(crate) async fn object(console: &Console, ctx: &Ctx, bucket: &str, query: &F
     html_response(StatusCode::OK, page(Some(&ctx.frame("buckets")), &rec.key, None, body))
 }
 
+/// The CMK version id a KMS-wrapped data key names (its first 36 bytes).
+fn kms_version_id(wrapped_hex: &str) -> Option<String> {
+    let head = wrapped_hex.get(..72)?;
+    let bytes: Option<Vec<u8>> = (0..36).map(|i| u8::from_str_radix(head.get(i * 2..i * 2 + 2)?, 16).ok()).collect();
+    String::from_utf8(bytes?).ok()
+}
+
 pub(crate) async fn download(console: &Console, ctx: &Ctx, bucket: &str, query: &Form) -> Response<Body> {
     let Some(region) = region_of(console, bucket).await else { return no_bucket(ctx) };
-    let key = query.text("key");
+    let key = query.raw("key");
     let refused = |e: CoreError| {
         error_page(
             ctx,
@@ -383,7 +393,7 @@ pub(crate) async fn download(console: &Console, ctx: &Ctx, bucket: &str, query: 
         Ok(s) => s,
         Err(e) => return refused(e),
     };
-    let file_name = key.rsplit('/').next().unwrap_or("download").replace('"', "");
+    let disposition = attachment(key.rsplit('/').next().unwrap_or("download"));
     let body = StreamBody::new(stream.map(|r| r.map(hyper::body::Frame::data)));
     Response::builder()
         .header(
@@ -391,15 +401,23 @@ pub(crate) async fn download(console: &Console, ctx: &Ctx, bucket: &str, query: 
             if rec.attrs.content_type.is_empty() { "application/octet-stream" } else { &rec.attrs.content_type },
         )
         .header("content-length", rec.size)
-        .header("content-disposition", format!("attachment; filename=\"{file_name}\""))
+        .header("content-disposition", disposition)
         .header("cache-control", "no-store")
         .body(BodyExt::boxed_unsync(body))
         .expect("valid response")
 }
 
+/// `Content-Disposition` for a download: an ASCII fallback name (anything
+/// unsafe in a header replaced) and the exact UTF-8 name per RFC 5987.
+fn attachment(name: &str) -> String {
+    let fallback: String =
+        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", arca_wire::encode(name, false))
+}
+
 pub(crate) async fn delete_object(console: &Console, ctx: &Ctx, bucket: &str, form: Form) -> Response<Body> {
     let Some(region) = region_of(console, bucket).await else { return no_bucket(ctx) };
-    let key = form.text("key");
+    let key = form.raw("key");
     let back = format!(
         "/buckets/{}?prefix={}",
         q(bucket),
@@ -415,7 +433,11 @@ pub(crate) async fn delete(console: &Console, ctx: &Ctx, bucket: &str) -> Respon
     let Some(region) = region_of(console, bucket).await else { return no_bucket(ctx) };
     match console.svc.delete_bucket(&ctx.caller, &region, bucket).await {
         Ok(()) => redirect_notice("/buckets", &format!("Bucket {bucket} deleted.")),
-        Err(e) => error_page(ctx, "buckets", StatusCode::CONFLICT, "Bucket not deleted", &e.to_string()),
+        Err(e) => {
+            let status =
+                if matches!(e, CoreError::AccessDenied(_)) { StatusCode::FORBIDDEN } else { StatusCode::CONFLICT };
+            error_page(ctx, "buckets", status, "Bucket not deleted", &e.to_string())
+        }
     }
 }
 
@@ -431,7 +453,11 @@ pub(crate) async fn settings(
         console.svc.bucket(&ctx.caller, &region, bucket, Op::bucket("oss:GetBucketInfo")).await;
     let b = match info {
         Ok(b) => b,
-        Err(e) => return error_page(ctx, "buckets", StatusCode::FORBIDDEN, "Basic Settings", &e.to_string()),
+        Err(e) => {
+            // After a refused save, the save's own reason matters more than the read's.
+            let message = error.as_ref().map(|(m, _)| m.clone()).unwrap_or_else(|| e.to_string());
+            return error_page(ctx, "buckets", StatusCode::FORBIDDEN, "Basic Settings", &message);
+        }
     };
     let keys = enabled_keys(console, ctx).await;
     let (message, submitted) = match error {
@@ -542,7 +568,7 @@ pub(crate) async fn upload(console: &Console, ctx: &Ctx, req: Request<Incoming>,
     });
     let put = PutObject {
         bucket: bucket.clone(),
-        key: query.text("key"),
+        key: query.raw("key"),
         attrs: ObjectAttrs { content_type, acl: "default".into(), ..Default::default() },
         content_md5: None,
         content_length,

@@ -178,25 +178,28 @@ pub(crate) async fn create(console: &Console, ctx: &Ctx, query: &Form, form: For
     redirect_notice(&format!("/kms?region={}", q(&region)), &format!("Key {id} created."))
 }
 
-/// Buckets of the account whose default encryption names `key_id` (or one of its aliases).
-async fn buckets_naming(console: &Console, ctx: &Ctx, key_id: &str, aliases: &[String]) -> Vec<String> {
-    let Ok(all) = console.svc.meta().list_buckets(ctx.account(), "", "", usize::MAX).await else { return Vec::new() };
-    all.into_iter()
-        .filter(|b| {
-            b.encryption
-                .as_ref()
-                .and_then(|r| r.kms_key_id.as_deref())
-                .is_some_and(|k| k == key_id || k.ends_with(&format!("key/{key_id}")) || aliases.iter().any(|a| a == k))
-        })
-        .map(|b| b.name)
-        .collect()
+/// Buckets whose default encryption names `key_id` (or one of its aliases),
+/// among those the user may list; `None` when the user may not list buckets.
+async fn buckets_naming(console: &Console, ctx: &Ctx, key_id: &str, aliases: &[String]) -> Option<Vec<String>> {
+    let (all, _) = console.svc.list_buckets(&ctx.caller, "", "", 1000).await.ok()?;
+    let naming =
+        all.into_iter()
+            .filter(|b| {
+                b.encryption.as_ref().and_then(|r| r.kms_key_id.as_deref()).is_some_and(|k| {
+                    k == key_id || k.ends_with(&format!("key/{key_id}")) || aliases.iter().any(|a| a == k)
+                })
+            })
+            .map(|b| b.name)
+            .collect();
+    Some(naming)
 }
 
 pub(crate) async fn key(console: &Console, ctx: &Ctx, id: &str, query: &Form, error: Option<String>) -> Response<Body> {
     let region = region_of(console, query);
     let meta = match invoke(console, ctx, &region, "DescribeKey", &[("KeyId", id)]).await {
         Ok(v) => v["KeyMetadata"].clone(),
-        Err(e) => return error_page(ctx, "kms", StatusCode::FORBIDDEN, "KMS key", &e),
+        // After a refused action, its own reason matters more than the read's.
+        Err(e) => return error_page(ctx, "kms", StatusCode::FORBIDDEN, "KMS key", error.as_deref().unwrap_or(&e)),
     };
     let aliases: Vec<String> = invoke(console, ctx, &region, "ListAliasesByKeyId", &[("KeyId", id)])
         .await
@@ -205,7 +208,8 @@ pub(crate) async fn key(console: &Console, ctx: &Ctx, id: &str, query: &Form, er
         })
         .unwrap_or_default();
     let versions = invoke(console, ctx, &region, "ListKeyVersions", &[("KeyId", id), ("PageSize", "100")]).await;
-    let naming = buckets_naming(console, ctx, id, &aliases).await;
+    let naming_listed = buckets_naming(console, ctx, id, &aliases).await;
+    let naming = naming_listed.clone().unwrap_or_default();
     let state = s(&meta["KeyState"]).to_owned();
     let body = html! {
         p { a href={"/kms?region=" (q(&region))} { "← All keys" } }
@@ -222,7 +226,13 @@ pub(crate) async fn key(console: &Console, ctx: &Ctx, id: &str, query: &Form, er
             dt { "Automatic rotation" } dd { (s(&meta["AutomaticRotation"])) }
             @if !s(&meta["DeleteDate"]).is_empty() { dt { "Deletion date" } dd { (s(&meta["DeleteDate"])) } }
             dt { "Buckets whose default encryption names this key" }
-            dd id="key-buckets" { @if naming.is_empty() { "none" } @else { (naming.join(", ")) } }
+            dd id="key-buckets" {
+                @match &naming_listed {
+                    None => "(not shown: you may not list buckets)",
+                    Some(n) if n.is_empty() => "none",
+                    Some(n) => (n.join(", ")),
+                }
+            }
         }
         @if let Ok(v) = &versions {
             h2 { "Versions" }

@@ -38,7 +38,7 @@ use hyper_util::rt::TokioIo;
 use maud::{Markup, html};
 use tokio::net::TcpListener;
 
-use crate::session::{COOKIE, Login, Session, Sessions, cookie_value, csrf_matches};
+use crate::session::{COOKIE, LOGIN_COOKIE, Login, Session, Sessions, cookie_value, csrf_matches, tokens_match};
 use crate::views::{Frame, page};
 
 /// Response body: small pages in full, downloads streamed.
@@ -88,6 +88,11 @@ impl Form {
 
     pub fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or("").trim().to_owned()
+    }
+
+    /// A value exactly as sent (object keys may begin or end with spaces).
+    pub fn raw(&self, name: &str) -> String {
+        self.get(name).unwrap_or("").to_owned()
     }
 }
 
@@ -204,7 +209,11 @@ impl Console {
                 };
                 (identity, who)
             }
-            Login::Password { account, user } => {
+            Login::Password { account, user, stamp } => {
+                let current = self.iam.get_user(account, user).await.ok()?;
+                if current.password_stamp() != Some(stamp.as_str()) {
+                    return None;
+                }
                 (self.iam.user_identity(account, user).await.ok()?, format!("{user} @ {account}"))
             }
         };
@@ -221,18 +230,37 @@ impl Console {
         match (req.method(), path.as_str()) {
             (&Method::GET, "/static/app.css") => return static_file("text/css", APP_CSS),
             (&Method::GET, "/static/app.js") => return static_file("text/javascript", APP_JS),
-            (&Method::GET, "/login") => return login_page(StatusCode::OK, None, query.get("notice")),
+            (&Method::GET, "/favicon.ico") => return plain(StatusCode::NOT_FOUND, "No icon."),
+            (&Method::GET, "/login") => {
+                // Keep an existing sign-in token: another tab's (or a stray
+                // request's) page load must not invalidate the form shown here.
+                let cookie = req.headers().get("cookie").and_then(|v| v.to_str().ok());
+                let token = cookie_value(cookie, LOGIN_COOKIE).filter(|t| valid_token(t)).map(str::to_owned);
+                return login_page(StatusCode::OK, None, query.get("notice"), token);
+            }
             (&Method::POST, "/login") => {
-                return match read_form(req).await {
-                    Ok(form) => self.login(form).await,
-                    Err(r) => r,
+                let cookie = req.headers().get("cookie").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let form = match read_form(req).await {
+                    Ok(form) => form,
+                    Err(r) => return r,
                 };
+                // Double submit: only a form this site served carries the cookie's token.
+                let expected = cookie_value(cookie.as_deref(), LOGIN_COOKIE);
+                if !expected.is_some_and(|t| tokens_match(t, form.get("login_token").unwrap_or(""))) {
+                    return login_page(
+                        StatusCode::FORBIDDEN,
+                        Some("The sign-in form expired or came from elsewhere; try again."),
+                        None,
+                        None,
+                    );
+                }
+                return self.login(form, expected.map(str::to_owned)).await;
             }
             _ => {}
         }
         let context = self.context(&req, peer);
         let cookie = req.headers().get("cookie").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let session_id = cookie_value(cookie.as_deref()).map(str::to_owned);
+        let session_id = cookie_value(cookie.as_deref(), COOKIE).map(str::to_owned);
         let session = session_id.as_deref().and_then(|id| self.sessions.get(id));
         let Some(session) = session else {
             return if req.method() == Method::GET {
@@ -318,17 +346,21 @@ impl Console {
         }
     }
 
-    async fn login(&self, form: Form) -> Response<Body> {
+    async fn login(&self, form: Form, token: Option<String>) -> Response<Body> {
         let login = match form.get("method") {
             Some("password") => {
                 let (account, user, password) = (form.text("account"), form.text("user"), form.get("password"));
                 match self.iam.verify_password(&account, &user, password.unwrap_or("")).await {
-                    Ok(Some(_)) => Login::Password { account, user },
+                    Ok(Some(u)) => {
+                        let stamp = u.password_stamp().unwrap_or_default().to_owned();
+                        Login::Password { account, user, stamp }
+                    }
                     _ => {
                         return login_page(
                             StatusCode::UNAUTHORIZED,
                             Some("Wrong account, user name or password."),
                             None,
+                            token,
                         );
                     }
                 }
@@ -343,13 +375,18 @@ impl Console {
                     _ => false,
                 };
                 if !ok {
-                    return login_page(StatusCode::UNAUTHORIZED, Some("Wrong or inactive access key pair."), None);
+                    return login_page(
+                        StatusCode::UNAUTHORIZED,
+                        Some("Wrong or inactive access key pair."),
+                        None,
+                        token,
+                    );
                 }
                 Login::AccessKey { id }
             }
         };
         let id = self.sessions.create(login.clone());
-        if let Login::Password { account, user } = &login {
+        if let Login::Password { account, user, .. } = &login {
             tracing::info!(target: "arca::console", account = %account, user = %user, "console sign-in");
         }
         let mut r = redirect("/buckets");
@@ -393,7 +430,12 @@ async fn read_form(req: Request<Incoming>) -> Result<Form, Response<Body>> {
     Ok(Form(arca_wire::parse_query(&String::from_utf8_lossy(&body))))
 }
 
-fn login_page(status: StatusCode, error: Option<&str>, notice: Option<&str>) -> Response<Body> {
+fn valid_token(t: &str) -> bool {
+    t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn login_page(status: StatusCode, error: Option<&str>, notice: Option<&str>, token: Option<String>) -> Response<Body> {
+    let token = token.unwrap_or_else(|| session::random_hex(16));
     let body = html! {
         @if let Some(e) = error { p.error role="alert" id="login-error" { (e) } }
         div.columns {
@@ -401,6 +443,7 @@ fn login_page(status: StatusCode, error: Option<&str>, notice: Option<&str>) -> 
                 h2 id="with-key" { "With an access key" }
                 form method="post" action="/login" {
                     input type="hidden" name="method" value="key";
+                    input type="hidden" name="login_token" value=(token);
                     label for="access_key_id" { "AccessKey ID" }
                     input id="access_key_id" name="access_key_id" autocomplete="username" required;
                     label for="access_key_secret" { "AccessKey secret" }
@@ -412,6 +455,7 @@ fn login_page(status: StatusCode, error: Option<&str>, notice: Option<&str>) -> 
                 h2 id="with-password" { "As a RAM user" }
                 form method="post" action="/login" {
                     input type="hidden" name="method" value="password";
+                    input type="hidden" name="login_token" value=(token);
                     label for="account" { "Account ID" }
                     input id="account" name="account" inputmode="numeric" required;
                     label for="user" { "User name" }
@@ -423,5 +467,10 @@ fn login_page(status: StatusCode, error: Option<&str>, notice: Option<&str>) -> 
             }
         }
     };
-    html_response(status, page(None, "Sign in", notice, body))
+    let mut r = html_response(status, page(None, "Sign in", notice, body));
+    r.headers_mut().insert(
+        "set-cookie",
+        format!("{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict").parse().expect("header"),
+    );
+    r
 }

@@ -190,7 +190,8 @@ pub(crate) async fn user(
     let name = &crate::path_decode(name);
     let user = match invoke(console, ctx, "GetUser", &[("UserName", name)]).await {
         Ok(v) => v["User"].clone(),
-        Err(e) => return error_page(ctx, "ram", StatusCode::FORBIDDEN, "User", &e),
+        // After a refused action, its own reason matters more than the read's.
+        Err(e) => return error_page(ctx, "ram", StatusCode::FORBIDDEN, "User", error.as_deref().unwrap_or(&e)),
     };
     let keys = invoke(console, ctx, "ListAccessKeys", &[("UserName", name)]).await;
     let groups = invoke(console, ctx, "ListGroupsForUser", &[("UserName", name)]).await;

@@ -11,14 +11,17 @@ use std::time::{Duration, Instant};
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
 /// The cookie's name.
 pub const COOKIE: &str = "arca_session";
+/// The sign-in form's double-submit cookie (against login CSRF).
+pub const LOGIN_COOKIE: &str = "arca_login";
 
 /// How a session signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Login {
     /// With an access key pair (root or RAM user).
     AccessKey { id: String },
-    /// With a RAM user's console password.
-    Password { account: String, user: String },
+    /// With a RAM user's console password; `stamp` identifies that
+    /// password, so changing or removing it ends the session.
+    Password { account: String, user: String, stamp: String },
 }
 
 /// One signed-in session.
@@ -78,7 +81,12 @@ pub fn csrf_matches(session: &Session, submitted: Option<&str>) -> bool {
     }
 }
 
-/// The session id from a `Cookie` header.
-pub fn cookie_value(header: Option<&str>) -> Option<&str> {
-    header?.split(';').filter_map(|c| c.trim().split_once('=')).find(|(k, _)| *k == COOKIE).map(|(_, v)| v)
+/// The value of cookie `name` in a `Cookie` header.
+pub fn cookie_value<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
+    header?.split(';').filter_map(|c| c.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
+}
+
+/// Constant-time comparison of two tokens.
+pub fn tokens_match(a: &str, b: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
 }

@@ -224,6 +224,12 @@ impl User {
     pub fn has_password(&self) -> bool {
         self.password.is_some()
     }
+
+    /// Changes whenever the password is set, changed or removed (the hash's
+    /// random salt), so sessions signed in with an older password can end.
+    pub fn password_stamp(&self) -> Option<&str> {
+        self.password.as_deref().and_then(|h| h.split('$').nth(2))
+    }
 }
 
 impl std::fmt::Debug for User {
