@@ -112,6 +112,10 @@ pub(crate) async fn write_blob(
     });
 
     let mut seen: u64 = 0;
+    // HTTP/1 bodies arrive in frames of a few KiB; hand the writer ~256 KiB at
+    // a time, so a large PUT costs a few hundred channel hand-offs and writes,
+    // not tens of thousands.
+    let mut pending = bytes::BytesMut::new();
     let outcome: Result<(), CoreError> = async {
         while let Some(chunk) = body.next().await {
             // A client body that breaks is an incomplete upload; a copy source
@@ -128,12 +132,24 @@ pub(crate) async fn write_blob(
             if expected_len.is_some_and(|n| seen > n) {
                 return Err(CoreError::IncompleteBody);
             }
+            let chunk = if pending.is_empty() && chunk.len() >= CHANNEL_CHUNK_HINT {
+                chunk
+            } else {
+                pending.extend_from_slice(&chunk);
+                if pending.len() < CHANNEL_CHUNK_HINT {
+                    continue;
+                }
+                pending.split().freeze()
+            };
             if tx.send(Msg::Data(chunk)).await.is_err() {
                 return Ok(()); // writer failed; its error is reported below
             }
         }
         if expected_len.is_some_and(|n| seen != n) {
             return Err(CoreError::IncompleteBody);
+        }
+        if !pending.is_empty() && tx.send(Msg::Data(pending.split().freeze())).await.is_err() {
+            return Ok(());
         }
         let _ = tx.send(Msg::End).await;
         Ok(())

@@ -101,6 +101,8 @@ pub const LOOKUP_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 #[derive(Default)]
 struct Lookups {
     entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Option<String>)>>,
+    /// Facts that never change once written (version id → key and number).
+    immutable: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Lookups {
@@ -119,6 +121,19 @@ impl Lookups {
 
     fn clear(&self) {
         self.entries.lock().expect("lookups lock").clear();
+        // Immutable facts stay.
+    }
+
+    fn get_forever(&self, name: &str) -> Option<Option<String>> {
+        self.immutable.lock().expect("lookups lock").get(name).cloned().map(Some)
+    }
+
+    fn put_forever(&self, name: String, value: String) {
+        let mut entries = self.immutable.lock().expect("lookups lock");
+        if entries.len() > 100_000 {
+            entries.clear();
+        }
+        entries.insert(name, value);
     }
 }
 
@@ -195,6 +210,22 @@ impl Kms {
         let cmk = self.meta.get_cmk(key_id).await?;
         self.lookups.put(name, cmk.as_ref().and_then(|c| serde_json::to_string(c).ok()));
         Ok(cmk)
+    }
+
+    /// Which key and version number a version id belongs to. Immutable once
+    /// written, so it is cached without expiry (deleted keys fail later, on
+    /// the key record).
+    async fn version_of(&self, version_id: &str) -> Result<(String, u32), KmsError> {
+        let name = format!("version/{version_id}");
+        if let Some(Some(v)) = self.lookups.get_forever(&name)
+            && let Some((key, n)) = v.rsplit_once('/')
+            && let Ok(n) = n.parse()
+        {
+            return Ok((key.to_owned(), n));
+        }
+        let (key_id, n) = self.meta.get_kms_version(version_id).await?.ok_or(KmsError::KeyNotFound)?;
+        self.lookups.put_forever(name, format!("{key_id}/{n}"));
+        Ok((key_id, n))
     }
 
     /// The key an alias points at, from the lookup cache or the store.
@@ -587,7 +618,7 @@ impl Kms {
             .get(..36)
             .and_then(|v| std::str::from_utf8(v).ok())
             .ok_or_else(|| KmsError::InvalidParameter("CiphertextBlob".into()))?;
-        Ok(self.meta.get_kms_version(version_id).await?.ok_or(KmsError::KeyNotFound)?.0)
+        Ok(self.version_of(version_id).await?.0)
     }
 
     /// Decrypt: the key version is named inside the blob; the context must be
@@ -599,7 +630,7 @@ impl Kms {
         }
         let version_id =
             std::str::from_utf8(&blob[..36]).map_err(|_| KmsError::InvalidParameter("CiphertextBlob".into()))?;
-        let (key_id, number) = self.meta.get_kms_version(version_id).await?.ok_or(KmsError::KeyNotFound)?;
+        let (key_id, number) = self.version_of(version_id).await?;
         let cmk = self.resolve(ctx, &key_id).await?;
         Self::usable(&cmk)?;
         let master = self.keys.key_version(&key_id, number).await.map_err(|_| KmsError::KeyNotFound)?;

@@ -239,17 +239,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut results = Vec::new();
     let total = sse_list.len() * sizes.len() * args.concurrency.len() * args.workloads.len();
     let mut done = 0;
-    for sse in &sse_list {
-        let bucket = format!("arca-bench-{}", sse.to_ascii_lowercase().replace('/', ""));
-        if args.presigned_put.is_none() {
-            setup_bucket(&oss, &bucket, sse).await?;
+    let bucket_of = |sse: &str| format!("arca-bench-{}", sse.to_ascii_lowercase().replace('/', ""));
+    if args.presigned_put.is_none() {
+        for sse in &sse_list {
+            setup_bucket(&oss, &bucket_of(sse), sse).await?;
         }
-        for &size in &sizes {
-            let payload = Bytes::from((0..size).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect::<Vec<u8>>());
-            for &conc in &args.concurrency {
-                for workload in &args.workloads {
+    }
+    // Encryption modes are the innermost loop: the cases compared in a ratio
+    // run back to back, under the same disk write-back and CPU conditions.
+    for &size in &sizes {
+        let payload = Bytes::from((0..size).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect::<Vec<u8>>());
+        for &conc in &args.concurrency {
+            for workload in &args.workloads {
+                for sse in &sse_list {
                     done += 1;
                     eprint!("\r[{done}/{total}] {sse} {workload} {size} B x{conc} ...                ");
+                    let bucket = bucket_of(sse);
                     let r = run_case(&args, &oss, &client, &bucket, sse, workload, payload.clone(), conc).await?;
                     results.push(r);
                 }
@@ -388,14 +393,23 @@ async fn run_case(
     })
 }
 
+/// Throughput of `r` relative to the unencrypted case with the same size,
+/// concurrency and workload, when the run measured one.
+fn vs_plain(results: &[CaseResult], r: &CaseResult) -> Option<f64> {
+    let plain = results.iter().find(|p| {
+        p.sse == "none" && p.size == r.size && p.concurrency == r.concurrency && p.workload == r.workload
+    })?;
+    (plain.ops_per_sec > 0.0).then(|| r.ops_per_sec / plain.ops_per_sec)
+}
+
 fn print_table(results: &[CaseResult]) {
     println!(
-        "{:<7} {:<6} {:>9} {:>4} {:>8} {:>10} {:>10} {:>9} {:>9} {:>8} {:>9} {:>6}",
-        "sse", "load", "size", "conc", "ops", "ops/s", "MiB/s", "p50 ms", "p99 ms", "kms/op", "rss MiB", "errors"
+        "{:<7} {:<6} {:>9} {:>4} {:>8} {:>10} {:>10} {:>7} {:>9} {:>9} {:>8} {:>9} {:>6}",
+        "sse", "load", "size", "conc", "ops", "ops/s", "MiB/s", "x none", "p50 ms", "p99 ms", "kms/op", "rss MiB", "errors"
     );
     for r in results {
         println!(
-            "{:<7} {:<6} {:>9} {:>4} {:>8} {:>10.1} {:>10.1} {:>9.2} {:>9.2} {:>8} {:>9} {:>6}",
+            "{:<7} {:<6} {:>9} {:>4} {:>8} {:>10.1} {:>10.1} {:>7} {:>9.2} {:>9.2} {:>8} {:>9} {:>6}",
             r.sse,
             r.workload,
             r.size,
@@ -403,6 +417,7 @@ fn print_table(results: &[CaseResult]) {
             r.ops,
             r.ops_per_sec,
             r.mib_per_sec,
+            vs_plain(results, r).map_or("-".into(), |x| format!("{x:.2}")),
             r.p50_ms,
             r.p99_ms,
             r.kms_calls_per_op.map_or("-".into(), |k| format!("{k:.2}")),
