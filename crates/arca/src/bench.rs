@@ -396,16 +396,28 @@ async fn run_case(
 /// Throughput of `r` relative to the unencrypted case with the same size,
 /// concurrency and workload, when the run measured one.
 fn vs_plain(results: &[CaseResult], r: &CaseResult) -> Option<f64> {
-    let plain = results.iter().find(|p| {
-        p.sse == "none" && p.size == r.size && p.concurrency == r.concurrency && p.workload == r.workload
-    })?;
+    let plain = results
+        .iter()
+        .find(|p| p.sse == "none" && p.size == r.size && p.concurrency == r.concurrency && p.workload == r.workload)?;
     (plain.ops_per_sec > 0.0).then(|| r.ops_per_sec / plain.ops_per_sec)
 }
 
 fn print_table(results: &[CaseResult]) {
     println!(
         "{:<7} {:<6} {:>9} {:>4} {:>8} {:>10} {:>10} {:>7} {:>9} {:>9} {:>8} {:>9} {:>6}",
-        "sse", "load", "size", "conc", "ops", "ops/s", "MiB/s", "x none", "p50 ms", "p99 ms", "kms/op", "rss MiB", "errors"
+        "sse",
+        "load",
+        "size",
+        "conc",
+        "ops",
+        "ops/s",
+        "MiB/s",
+        "x none",
+        "p50 ms",
+        "p99 ms",
+        "kms/op",
+        "rss MiB",
+        "errors"
     );
     for r in results {
         println!(
