@@ -1025,3 +1025,18 @@ def test_sign_in_needs_the_forms_own_token(srv):
         url, data=dict(form, login_token=token), headers={"Cookie": "arca_login=" + cookie}, allow_redirects=False, timeout=30
     )
     assert r.status_code == 303 and "arca_session=" in r.headers["set-cookie"]
+
+
+def test_a_new_access_keys_secret_is_shown_once_and_never_in_a_url(srv, root, uid, root_console):
+    user = T.new_user(srv, root, uid)
+    r = root_console.post("/ram/users/%s/create-key" % user.name)
+    assert r.status_code == 303
+    location = r.headers["location"]
+    key_id = re.search(r"new_key_id=([A-Za-z0-9]+)", location).group(1)
+    page = root_console.get(location.split("?")[0], new_key_id=key_id)
+    secret = text_of(page.text, "new-key-secret")
+    assert len(secret) == 30 and secret not in location
+    # The pair works, and the secret is gone on the next view of the page.
+    assert Console(srv).login_key(key_id, secret).status_code == 303
+    again = root_console.get(location.split("?")[0], new_key_id=key_id)
+    assert secret not in again.text and 'id="new-key-secret"' not in again.text

@@ -59,6 +59,7 @@ pub struct Console {
 
 /// The signed-in request: who, and the values its conditions see.
 pub(crate) struct Ctx {
+    pub session_id: String,
     pub session: Session,
     pub caller: Caller,
     pub who: String,
@@ -195,7 +196,7 @@ impl Console {
     }
 
     /// The signed-in caller of a session, resolved afresh.
-    async fn signed_in(&self, session: Session, context: Context) -> Option<Ctx> {
+    async fn signed_in(&self, session_id: &str, session: Session, context: Context) -> Option<Ctx> {
         let (identity, who) = match &session.login {
             Login::AccessKey { id } => {
                 let key = self.svc.access_key(id).await.ok()??;
@@ -221,7 +222,7 @@ impl Console {
         if let Some(id) = &identity.access_key_id {
             context.set("acs:AccessId", id.as_str());
         }
-        Some(Ctx { session, caller: Caller::new(identity, context), who })
+        Some(Ctx { session_id: session_id.to_owned(), session, caller: Caller::new(identity, context), who })
     }
 
     async fn route(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
@@ -269,7 +270,7 @@ impl Console {
                 plain(StatusCode::UNAUTHORIZED, "Sign in first.")
             };
         };
-        let Some(ctx) = self.signed_in(session, context).await else {
+        let Some(ctx) = self.signed_in(session_id.as_deref().unwrap_or_default(), session, context).await else {
             if let Some(id) = &session_id {
                 self.sessions.remove(id);
             }

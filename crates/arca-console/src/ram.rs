@@ -199,6 +199,9 @@ pub(crate) async fn user(
     let attached = invoke(console, ctx, "ListPoliciesForUser", &[("UserName", name)]).await;
     let policies = invoke(console, ctx, "ListPolicies", &[]).await;
     let action = |op: &str| format!("/ram/users/{}/{op}", q(name));
+    let new_key = query
+        .get("new_key_id")
+        .and_then(|id| console.sessions.take_secret(&ctx.session_id, id).map(|secret| (id.to_owned(), secret)));
     let body = html! {
         p { a href="/ram" { "← RAM" } }
         (field_error("user-action-error", error.as_deref()))
@@ -208,7 +211,7 @@ pub(crate) async fn user(
             dt { "Display name" } dd { (s(&user["DisplayName"])) }
             dt { "Created" } dd { (s(&user["CreateDate"])) }
         }
-        @if let (Some(id), Some(secret)) = (query.get("new_key_id"), query.get("new_key_secret")) {
+        @if let Some((id, secret)) = new_key.as_ref() {
             div.notice role="alert" id="new-key" {
                 p { strong { "New access key — the secret is shown only now; copy it." } }
                 p { "AccessKey ID: " code id="new-key-id" { (id) } }
@@ -346,13 +349,9 @@ pub(crate) async fn user_action(console: &Console, ctx: &Ctx, name: &str, op: &s
         "create-key" => match invoke(console, ctx, "CreateAccessKey", &[("UserName", &name)]).await {
             Ok(v) => {
                 let k = &v["AccessKey"];
-                // Shown once, on the page this redirect leads to; never stored by the console.
-                let to = format!(
-                    "{back}?new_key_id={}&new_key_secret={}",
-                    q(s(&k["AccessKeyId"])),
-                    q(s(&k["AccessKeySecret"]))
-                );
-                return crate::redirect(&to);
+                // The secret waits in the session for the next page only.
+                console.sessions.hold_secret(&ctx.session_id, s(&k["AccessKeyId"]), s(&k["AccessKeySecret"]));
+                return crate::redirect(&format!("{back}?new_key_id={}", q(s(&k["AccessKeyId"]))));
             }
             Err(e) => Err(e),
         },

@@ -25,11 +25,20 @@ pub enum Login {
 }
 
 /// One signed-in session.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     pub login: Login,
     pub csrf: String,
     last_used: Instant,
+    /// A new access key's secret, shown once on the next page and then gone
+    /// (kept here, not in a URL, so it stays out of history and logs).
+    new_secret: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("login", &self.login).finish_non_exhaustive()
+    }
 }
 
 /// The session table.
@@ -48,7 +57,7 @@ impl Sessions {
     /// Starts a session; returns its id.
     pub fn create(&self, login: Login) -> String {
         let id = random_hex(32);
-        let session = Session { login, csrf: random_hex(32), last_used: Instant::now() };
+        let session = Session { login, csrf: random_hex(32), last_used: Instant::now(), new_secret: None };
         let mut map = self.map.lock().expect("sessions lock");
         map.retain(|_, s| s.last_used.elapsed() < IDLE_TIMEOUT);
         map.insert(id.clone(), session);
@@ -65,6 +74,23 @@ impl Sessions {
         }
         s.last_used = Instant::now();
         Some(s.clone())
+    }
+
+    /// Keeps a new access key's secret for the session's next page.
+    pub fn hold_secret(&self, id: &str, key_id: &str, secret: &str) {
+        if let Some(s) = self.map.lock().expect("sessions lock").get_mut(id) {
+            s.new_secret = Some((key_id.to_owned(), secret.to_owned()));
+        }
+    }
+
+    /// The held secret of `key_id`, once.
+    pub fn take_secret(&self, id: &str, key_id: &str) -> Option<String> {
+        let mut map = self.map.lock().expect("sessions lock");
+        let s = map.get_mut(id)?;
+        match s.new_secret.take() {
+            Some((k, secret)) if k == key_id => Some(secret),
+            _ => None,
+        }
     }
 
     /// Ends a session.
