@@ -54,6 +54,57 @@ impl Hashes {
     }
 }
 
+/// MD5 and CRC-64 of a large body: MD5 (the slowest step of a PUT, and
+/// sequential) runs on a thread of its own, fed the same chunks, while the
+/// caller's thread does CRC-64, sealing and writing. Still one pass over the
+/// data: each chunk is hashed once by each.
+pub struct SplitHashes {
+    md5: std::sync::mpsc::SyncSender<bytes::Bytes>,
+    worker: std::thread::JoinHandle<[u8; 16]>,
+    crc: Crc,
+    len: u64,
+}
+
+impl SplitHashes {
+    /// Starts the MD5 thread.
+    pub fn start() -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(4);
+        let worker = std::thread::Builder::new().name("arca-md5".into()).spawn(move || {
+            let mut md5 = Md5::new();
+            for chunk in rx {
+                md5.update(&chunk);
+            }
+            md5.finalize().into()
+        })?;
+        Ok(SplitHashes { md5: tx, worker, crc: Crc::new(CrcAlgorithm::Crc64Xz), len: 0 })
+    }
+
+    /// Adds a chunk (shared with the MD5 thread, not copied).
+    pub fn update(&mut self, chunk: &bytes::Bytes) -> std::io::Result<()> {
+        self.md5.send(chunk.clone()).map_err(|_| std::io::Error::other("the MD5 thread stopped"))?;
+        self.crc.update(chunk);
+        self.len += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes seen so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether no bytes were seen.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Waits for the MD5 thread; the MD5 digest and the CRC-64.
+    pub fn finish(self) -> std::io::Result<([u8; 16], u64)> {
+        drop(self.md5);
+        let md5 = self.worker.join().map_err(|_| std::io::Error::other("the MD5 thread panicked"))?;
+        Ok((md5, self.crc.finalize()))
+    }
+}
+
 /// MD5 of a small buffer (XML bodies with `Content-MD5`).
 pub fn md5(data: &[u8]) -> [u8; 16] {
     Md5::digest(data).into()
@@ -102,5 +153,24 @@ mod tests {
         let (md5, crc) = h.finish();
         assert_eq!(upper_hex(&md5), "5D41402ABC4B2A76B9719D911017C592");
         assert_eq!(crc, 11177612005948864433);
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn split_hashes_equal_inline_hashes() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let mut inline = Hashes::default();
+        let mut split = SplitHashes::start().unwrap();
+        for chunk in data.chunks(70_001) {
+            inline.update(chunk);
+            split.update(&bytes::Bytes::copy_from_slice(chunk)).unwrap();
+        }
+        assert_eq!(split.len(), inline.len());
+        assert_eq!(split.finish().unwrap(), inline.finish());
+        assert_eq!(SplitHashes::start().unwrap().finish().unwrap(), Hashes::default().finish());
     }
 }

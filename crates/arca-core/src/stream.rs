@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use crate::checksum::Hashes;
+use crate::checksum::{Hashes, SplitHashes};
 use crate::error::CoreError;
 
 /// A stream of body bytes (client upload or response body).
@@ -75,9 +75,11 @@ pub(crate) async fn write_blob(
     }
     let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_CHUNKS);
     let store = blobs.clone();
+    // Bodies beyond a few chunks hash MD5 on a second thread (see SplitHashes).
+    let split = expected_len.is_none_or(|n| n > 4 * CHANNEL_CHUNK_HINT as u64);
     let writer = tokio::task::spawn_blocking(move || -> io::Result<Option<Written>> {
         let mut w = store.create()?;
-        let mut hashes = Hashes::default();
+        let mut hashes = if split { Hasher::Split(SplitHashes::start()?) } else { Hasher::Inline(Hashes::default()) };
         let mut sealer = match sealing {
             Some(s) => Some(StreamSealer::new(&s.key, s.params).map_err(io::Error::other)?),
             None => None,
@@ -86,7 +88,7 @@ pub(crate) async fn write_blob(
         while let Some(msg) = rx.blocking_recv() {
             match msg {
                 Msg::Data(chunk) => {
-                    hashes.update(&chunk);
+                    hashes.update(&chunk)?;
                     match sealer.as_mut() {
                         Some(s) => {
                             s.push(&chunk, &mut sealed).map_err(io::Error::other)?;
@@ -102,7 +104,7 @@ pub(crate) async fn write_blob(
                         w.write_all(&sealed)?;
                     }
                     let len = hashes.len();
-                    let (md5, crc64) = hashes.finish();
+                    let (md5, crc64) = hashes.finish()?;
                     let blob = w.finish()?;
                     return Ok(Some(Written { blob, len, md5, crc64 }));
                 }
@@ -164,6 +166,38 @@ pub(crate) async fn write_blob(
         return Err(CoreError::InvalidDigest);
     }
     Ok(written)
+}
+
+/// MD5 + CRC-64 on the writer's thread, or MD5 on a thread of its own.
+enum Hasher {
+    Inline(Hashes),
+    Split(SplitHashes),
+}
+
+impl Hasher {
+    fn update(&mut self, chunk: &Bytes) -> io::Result<()> {
+        match self {
+            Hasher::Inline(h) => {
+                h.update(chunk);
+                Ok(())
+            }
+            Hasher::Split(h) => h.update(chunk),
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Hasher::Inline(h) => h.len(),
+            Hasher::Split(h) => h.len(),
+        }
+    }
+
+    fn finish(self) -> io::Result<([u8; 16], u64)> {
+        match self {
+            Hasher::Inline(h) => Ok(h.finish()),
+            Hasher::Split(h) => h.finish(),
+        }
+    }
 }
 
 /// Deletes blobs that no record will reference (failed or refused writes).
