@@ -13,7 +13,7 @@
 //! `alias/acs/oss` is used by the service on the caller's behalf and needs
 //! no KMS permission (but never serves anonymous requests).
 
-use arca_iam::{AuditEvent, Context, Decision, Identity, NamedPolicy, Policy, PolicyKind, Principal, Request};
+use arca_iam::{Context, Decision, Identity, NamedPolicy, Policy, PolicyKind, Principal, Request};
 use arca_meta::Bucket;
 
 use crate::{Caller, CoreError, ObjectService};
@@ -295,17 +295,7 @@ impl ObjectService {
     }
 
     pub(crate) fn audit_deny(&self, caller: &Caller, action: &str, resource: &str, reason: &str) {
-        let source_ip = caller.context.get("acs:SourceIp").and_then(|v| v.first());
-        self.audit.record(&AuditEvent {
-            decision: "deny",
-            principal: &caller.identity.principal.arn(),
-            action,
-            resource,
-            reason: Some(reason),
-            key_id: None,
-            key_version: None,
-            source_ip: source_ip.map(String::as_str),
-        });
+        self.audit.deny(&caller.identity, &caller.context, action, resource, reason);
     }
 }
 

@@ -56,6 +56,35 @@ impl Audit {
         Audit { sink: None }
     }
 
+    /// Records a refusal of `action` on `resource` to `identity`, and why.
+    pub fn deny(
+        &self,
+        identity: &crate::Identity,
+        context: &crate::Context,
+        action: &str,
+        resource: &str,
+        reason: &str,
+    ) {
+        self.record(&AuditEvent {
+            decision: "deny",
+            principal: &identity.principal.arn(),
+            action,
+            resource,
+            reason: Some(reason),
+            key_id: None,
+            key_version: None,
+            source_ip: context.get("acs:SourceIp").and_then(|v| v.first()).map(String::as_str),
+        });
+    }
+
+    /// Why a decision refused, for the audit log and messages.
+    pub fn reason(decision: &crate::Decision) -> String {
+        match decision {
+            crate::Decision::Deny(m) => format!("denied by {m}"),
+            _ => "no RAM policy allows it".to_owned(),
+        }
+    }
+
     /// Writes one event.
     pub fn record(&self, event: &AuditEvent<'_>) {
         let Some(sink) = &self.sink else { return };

@@ -1,6 +1,6 @@
 //! Which resources a KMS action is checked against (spec B4), and the check.
 
-use arca_iam::{AuditEvent, Context, Decision, Identity, Principal};
+use arca_iam::{Context, Identity, Principal};
 use arca_kms::{Kms, KmsContext};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -72,20 +72,8 @@ pub async fn authorize(
         if decision.allowed() {
             continue;
         }
-        let reason = match &decision {
-            Decision::Deny(m) => format!("denied by {m}"),
-            _ => "no RAM policy allows it".to_owned(),
-        };
-        audit.record(&AuditEvent {
-            decision: "deny",
-            principal: &identity.principal.arn(),
-            action: &action,
-            resource: &resource,
-            reason: Some(&reason),
-            key_id: None,
-            key_version: None,
-            source_ip: context.get("acs:SourceIp").and_then(|v| v.first()).map(String::as_str),
-        });
+        let reason = arca_iam::Audit::reason(&decision);
+        audit.deny(identity, context, &action, &resource, &reason);
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "Forbidden.NoPermission",

@@ -2,9 +2,7 @@
 //! directory, so the Alibaba RAM SDK manages Arca's users, groups, access
 //! keys and policies. Served on the KMS API's listener.
 
-use arca_iam::{
-    Attachment, Audit, AuditEvent, Context, Iam, IamError, Identity, Principal, StoredPolicy, Target, User,
-};
+use arca_iam::{Attachment, Audit, Context, Iam, IamError, Identity, Principal, StoredPolicy, Target, User};
 use arca_meta::AccessKey;
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -127,20 +125,7 @@ pub async fn dispatch(
             if decision.allowed() {
                 continue;
             }
-            let reason = match &decision {
-                arca_iam::Decision::Deny(m) => format!("denied by {m}"),
-                _ => "no RAM policy allows it".to_owned(),
-            };
-            audit.record(&AuditEvent {
-                decision: "deny",
-                principal: &identity.principal.arn(),
-                action: &format!("ram:{action}"),
-                resource: &resource,
-                reason: Some(&reason),
-                key_id: None,
-                key_version: None,
-                source_ip: context.get("acs:SourceIp").and_then(|v| v.first()).map(String::as_str),
-            });
+            audit.deny(identity, context, &format!("ram:{action}"), &resource, &Audit::reason(&decision));
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "NoPermission",
