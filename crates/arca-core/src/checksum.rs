@@ -1,8 +1,8 @@
 //! Integrity values computed in the single pass over an object's bytes:
 //! MD5 (the ETag and Content-MD5) and CRC-64/XZ (`x-oss-hash-crc64ecma`).
 
+use arca_md5::Md5;
 use crc_fast::{CrcAlgorithm, Digest as Crc};
-use md5::{Digest as _, Md5};
 
 /// CRC-64/XZ of `data` (the checksum OSS calls crc64ecma).
 pub fn crc64(data: &[u8]) -> u64 {
@@ -50,7 +50,7 @@ impl Hashes {
 
     /// The MD5 digest and the CRC-64.
     pub fn finish(self) -> ([u8; 16], u64) {
-        (self.md5.finalize().into(), self.crc.finalize())
+        (self.md5.finalize(), self.crc.finalize())
     }
 }
 
@@ -74,7 +74,7 @@ impl SplitHashes {
             for chunk in rx {
                 md5.update(&chunk);
             }
-            md5.finalize().into()
+            md5.finalize()
         })?;
         Ok(SplitHashes { md5: tx, worker, crc: Crc::new(CrcAlgorithm::Crc64Xz), len: 0 })
     }
@@ -107,7 +107,7 @@ impl SplitHashes {
 
 /// MD5 of a small buffer (XML bodies with `Content-MD5`).
 pub fn md5(data: &[u8]) -> [u8; 16] {
-    Md5::digest(data).into()
+    Md5::digest(data)
 }
 
 /// Upper-case hex, as OSS writes MD5-based ETags.
