@@ -3,6 +3,11 @@
 //! in progress. A write goes to a temp file, is fsynced, renamed into place,
 //! and the directory is fsynced, so a finished blob survives a crash and an
 //! unfinished one never appears under its id.
+//!
+//! Large writes start their writeback early: every [`FLUSH_EVERY`] bytes a
+//! flusher thread `fdatasync`s what has been written so far while the writer
+//! goes on, so the fsync that acknowledges the blob only waits for the tail
+//! instead of the whole object.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -33,22 +38,71 @@ impl LocalDisk {
     }
 }
 
+/// Bytes written between early writeback requests.
+const FLUSH_EVERY: u64 = 8 * 1024 * 1024;
+
 struct LocalWriter {
     file: Option<File>,
     tmp_path: PathBuf,
     final_path: PathBuf,
     id: BlobId,
+    unflushed: u64,
+    flusher: Option<Flusher>,
+}
+
+/// A thread that syncs the file's data written so far, on request, while the
+/// writer keeps writing.
+struct Flusher {
+    requests: std::sync::mpsc::SyncSender<()>,
+    worker: std::thread::JoinHandle<io::Result<()>>,
+}
+
+impl Flusher {
+    fn start(file: &File) -> io::Result<Self> {
+        // A duplicate descriptor shares the open file (and its writeback
+        // errors), so an error the flusher sees is returned by `finish`.
+        let file = file.try_clone()?;
+        let (requests, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let worker = std::thread::Builder::new().name("arca-blob-flush".into()).spawn(move || {
+            for () in rx {
+                file.sync_data()?;
+            }
+            Ok(())
+        })?;
+        Ok(Flusher { requests, worker })
+    }
+
+    /// Asks for a sync unless one is already queued (then it covers these bytes too).
+    fn request(&self) {
+        let _ = self.requests.try_send(());
+    }
+
+    /// Waits for the sync in progress; its error, if any.
+    fn stop(self) -> io::Result<()> {
+        drop(self.requests);
+        self.worker.join().map_err(|_| io::Error::other("the blob flusher panicked"))?
+    }
 }
 
 impl BlobWriter for LocalWriter {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self.file.as_mut() {
-            Some(f) => f.write_all(buf),
-            None => Err(io::Error::other("blob writer already finished")),
+        let file = self.file.as_mut().ok_or_else(|| io::Error::other("blob writer already finished"))?;
+        file.write_all(buf)?;
+        self.unflushed += buf.len() as u64;
+        if self.unflushed >= FLUSH_EVERY {
+            self.unflushed = 0;
+            if self.flusher.is_none() {
+                self.flusher = Some(Flusher::start(file)?);
+            }
+            self.flusher.as_ref().expect("started above").request();
         }
+        Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<BlobId> {
+        if let Some(flusher) = self.flusher.take() {
+            flusher.stop()?; // before `file` is taken: an error still discards the partial file
+        }
         let file = self.file.take().ok_or_else(|| io::Error::other("blob writer already finished"))?;
         file.sync_all()?;
         drop(file);
@@ -74,7 +128,14 @@ impl BlobStore for LocalDisk {
         let id = BlobId::random();
         let tmp_path = self.tmp.join(format!("{id}.part"));
         let file = File::options().write(true).create_new(true).open(&tmp_path)?;
-        Ok(Box::new(LocalWriter { file: Some(file), final_path: self.path_of(&id), tmp_path, id }))
+        Ok(Box::new(LocalWriter {
+            file: Some(file),
+            final_path: self.path_of(&id),
+            tmp_path,
+            id,
+            unflushed: 0,
+            flusher: None,
+        }))
     }
 
     fn open(&self, id: &BlobId, offset: u64) -> io::Result<Box<dyn Read + Send>> {
@@ -148,6 +209,32 @@ mod tests {
         store.delete(&id).unwrap();
         store.delete(&id).unwrap();
         assert_eq!(store.open(&id, 0).err().unwrap().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn large_writes_flushed_early_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalDisk::open(dir.path()).unwrap();
+        let chunk: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
+        let mut w = store.create().unwrap();
+        for _ in 0..(FLUSH_EVERY * 3 / chunk.len() as u64 + 1) {
+            w.write_all(&chunk).unwrap();
+        }
+        let id = w.finish().unwrap();
+        let mut back = Vec::new();
+        store.open(&id, 0).unwrap().read_to_end(&mut back).unwrap();
+        assert_eq!(back.len() as u64, (FLUSH_EVERY * 3 / chunk.len() as u64 + 1) * chunk.len() as u64);
+        assert!(back.chunks(chunk.len()).all(|c| c == chunk.as_slice()));
+    }
+
+    #[test]
+    fn abandoned_large_writer_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalDisk::open(dir.path()).unwrap();
+        let mut w = store.create().unwrap();
+        w.write_all(&vec![7u8; FLUSH_EVERY as usize + 1]).unwrap(); // a flush is under way
+        drop(w);
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
     #[test]
