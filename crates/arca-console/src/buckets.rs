@@ -385,11 +385,11 @@ pub(crate) async fn download(console: &Console, ctx: &Ctx, bucket: &str, query: 
             &format!("{key} cannot be downloaded: {e}"),
         )
     };
-    let rec = match console.svc.head_object(&ctx.caller, &region, bucket, &key).await {
+    let (bucket_record, rec) = match console.svc.locate_object(&ctx.caller, &region, bucket, &key).await {
         Ok(r) => r,
         Err(e) => return refused(e),
     };
-    let stream = match console.svc.read_object(&ctx.caller, &rec, 0, rec.size).await {
+    let stream = match console.svc.read_object(&ctx.caller, &bucket_record, &rec, 0, rec.size).await {
         Ok(s) => s,
         Err(e) => return refused(e),
     };

@@ -26,11 +26,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arca_blob::BlobStore;
 use arca_iam::{Audit, Context, Identity};
 use arca_kms::{KeyManager, Kms};
-use arca_meta::{Bucket, MetaStore};
+use arca_meta::MetaStore;
 
 pub use arca_meta::{
-    AccessKey, Account, BucketStat, Encryption, EncryptionRule, ObjectAttrs, ObjectKind, ObjectRecord, Part, Upload,
-    UserMeta,
+    AccessKey, Account, Bucket, BucketStat, Encryption, EncryptionRule, ObjectAttrs, ObjectKind, ObjectRecord, Part,
+    Upload, UserMeta,
 };
 pub use authz::{Access, KMS_FORBIDDEN, Op, oss_arn};
 pub use error::CoreError;

@@ -177,10 +177,9 @@ impl ObjectService {
     ) -> Result<(Part, Option<Encryption>), CoreError> {
         check_part_number(number)?;
         let (b, upload) = self.upload_for(caller, region, bucket, key, upload_id, "oss:PutObject").await?;
-        let src = self.head_object(caller, region, &source.bucket, &source.key).await?;
+        let (src_bucket, src) = self.locate_object(caller, region, &source.bucket, &source.key).await?;
         // Every KMS permission is checked before any key is used.
         self.authorize_kms_read(caller, &b, upload.encryption.as_ref()).await?;
-        let src_bucket = self.meta.get_bucket(&src.bucket).await?.ok_or(CoreError::NoSuchBucket)?;
         self.authorize_kms_read(caller, &src_bucket, src.encryption.as_ref()).await?;
         source.conditions.check(&src, ["x-oss-copy-source-if-match", "x-oss-copy-source-if-unmodified-since"])?;
         let (start, end) = match range {
@@ -197,7 +196,7 @@ impl ObjectService {
                 (s, end)
             }
         };
-        let body = self.read_object(caller, &src, start, end).await?;
+        let body = self.read_object(caller, &src_bucket, &src, start, end).await?;
         self.upload_part(caller, region, bucket, key, upload_id, number, None, Some(end - start), body).await
     }
 

@@ -248,6 +248,18 @@ impl ObjectService {
         bucket: &str,
         key: &str,
     ) -> Result<ObjectRecord, CoreError> {
+        Ok(self.locate_object(caller, region, bucket, key).await?.1)
+    }
+
+    /// [`head_object`](Self::head_object), with the bucket record that
+    /// [`read_object`](Self::read_object) needs (so a read looks it up once).
+    pub async fn locate_object(
+        &self,
+        caller: &Caller,
+        region: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(Bucket, ObjectRecord), CoreError> {
         check_key(key)?;
         let b = self.located_bucket(region, bucket).await?;
         let rec = self.meta.get_object(bucket, key).await?;
@@ -260,7 +272,7 @@ impl ObjectService {
                 self.audit_deny(caller, "kms:Decrypt", &crate::oss_arn(&b, Some(key)), "anonymous");
                 Err(CoreError::AccessDenied(crate::KMS_FORBIDDEN.into()))
             }
-            Some(rec) => Ok(rec),
+            Some(rec) => Ok((b, rec)),
             None => Err(CoreError::NoSuchKey),
         }
     }
@@ -272,18 +284,20 @@ impl ObjectService {
     pub async fn read_object(
         &self,
         caller: &Caller,
+        bucket: &Bucket,
         record: &ObjectRecord,
         start: u64,
         end: u64,
     ) -> Result<ByteStream, CoreError> {
+        if bucket.name != record.bucket {
+            return Err(CoreError::internal("read_object: the record is not in this bucket"));
+        }
         let decryption = match &record.encryption {
             None => None,
-            Some(enc) => {
-                let bucket = self.meta.get_bucket(&record.bucket).await?.ok_or(CoreError::NoSuchBucket)?;
-                self.decryption(caller, Some(enc), &bucket, &record.key, &record.version_id)
-                    .await?
-                    .map(|(key, suite)| Decryption { key, suite })
-            }
+            Some(enc) => self
+                .decryption(caller, Some(enc), bucket, &record.key, &record.version_id)
+                .await?
+                .map(|(key, suite)| Decryption { key, suite }),
         };
         let label = format!("{}/{}", record.bucket, record.key);
         Ok(read_extents(&self.blobs, record.extents.clone(), start, end.min(record.size), decryption, label))
@@ -366,14 +380,13 @@ impl ObjectService {
         if let Some(acl) = &req.acl {
             check_choice(acl, &OBJECT_ACLS, "x-oss-object-acl")?;
         }
-        let src = self.head_object(caller, region, &req.source.bucket, &req.source.key).await?;
+        let (src_bucket, src) = self.locate_object(caller, region, &req.source.bucket, &req.source.key).await?;
         req.source.conditions.check(&src, ["x-oss-copy-source-if-match", "x-oss-copy-source-if-unmodified-since"])?;
         let dest = self.bucket(caller, region, &req.bucket, Op::object("oss:PutObject", &req.key)).await?;
         if let Some(acl) = req.acl.as_deref() {
             self.authorize_acl_header(caller, &dest, &req.key, acl)?;
         }
         // Every KMS permission is checked before any key is used: the source's first.
-        let src_bucket = self.meta.get_bucket(&src.bucket).await?.ok_or(CoreError::NoSuchBucket)?;
         self.authorize_kms_read(caller, &src_bucket, src.encryption.as_ref()).await?;
         let mut attrs = req.replace_attrs.unwrap_or_else(|| src.attrs.clone());
         default_storage_class(&mut attrs, &dest);
@@ -403,7 +416,7 @@ impl ObjectService {
         let version_id = random_id();
         let (encryption, sealing) = self.seal_new(caller, &req.sse, &dest, &req.key, &version_id, 0).await?;
         let salt = sealing.as_ref().map(|s| hex::encode(s.params.salt));
-        let body = self.read_object(caller, &src, 0, src.size).await?;
+        let body = self.read_object(caller, &src_bucket, &src, 0, src.size).await?;
         let w = write_blob(&self.blobs, body, Some(src.size), self.limits.max_object_size, None, sealing).await?;
         // A multipart or appendable source gets the MD5 ETag of its content.
         let etag = if src.kind == ObjectKind::Normal { src.etag.clone() } else { upper_hex(&w.md5) };

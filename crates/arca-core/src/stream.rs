@@ -13,7 +13,7 @@ use std::sync::Arc;
 use arca_blob::{BlobId, BlobStore};
 use arca_crypto::{DataKey, StreamOpener, StreamParams, StreamSealer, Suite};
 use arca_meta::Extent;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
@@ -30,6 +30,9 @@ const READ_CHUNK: usize = 256 * 1024;
 /// Encrypted segments read, opened and sent together (4 × 64 KiB = the
 /// plaintext path's read size).
 const SEGMENTS_PER_READ: u64 = 4;
+/// Encrypted reads at least this many segments long read and decrypt on
+/// two threads.
+const PIPELINE_MIN_SEGMENTS: u64 = 8;
 /// Typical sealed output per pushed chunk.
 const CHANNEL_CHUNK_HINT: usize = 256 * 1024;
 
@@ -286,6 +289,83 @@ fn pump_extents(
     Ok(())
 }
 
+/// Buffers for response bodies, recycled: a buffer handed to the network
+/// comes back when the last `Bytes` pointing into it is dropped, so reads
+/// neither zero-fill nor page-fault fresh memory. Sized for a run of sealed
+/// segments (the plaintext path uses the first `READ_CHUNK` bytes).
+struct ReadBuffers {
+    free: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+/// Buffers kept for reuse at most (8 MiB); more in flight are simply freed.
+const POOLED_BUFFERS: usize = 32;
+const BUFFER_SIZE: usize = (SEGMENTS_PER_READ * (arca_crypto::SEGMENT_SIZE + arca_crypto::TAG_SIZE)) as usize;
+
+static READ_BUFFERS: ReadBuffers = ReadBuffers { free: std::sync::Mutex::new(Vec::new()) };
+
+impl ReadBuffers {
+    fn take(&'static self) -> Vec<u8> {
+        let reused = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        reused.unwrap_or_else(|| vec![0; BUFFER_SIZE])
+    }
+
+    /// The first `len` bytes of `buf` as `Bytes`; `buf` returns to the pool
+    /// once they are dropped.
+    fn share(&'static self, buf: Vec<u8>, len: usize) -> Bytes {
+        Bytes::from_owner(Recycled { buf, len, pool: self })
+    }
+}
+
+struct Recycled {
+    buf: Vec<u8>,
+    len: usize,
+    pool: &'static ReadBuffers,
+}
+
+impl AsRef<[u8]> for Recycled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        let mut free = self.pool.free.lock().unwrap_or_else(|p| p.into_inner());
+        if free.len() < POOLED_BUFFERS {
+            free.push(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+/// Encrypted reads in progress in this process.
+struct ActiveSealedReads;
+
+static ACTIVE_SEALED_READS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl ActiveSealedReads {
+    fn enter() -> Self {
+        ACTIVE_SEALED_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ActiveSealedReads
+    }
+
+    fn count() -> usize {
+        ACTIVE_SEALED_READS.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for ActiveSealedReads {
+    fn drop(&mut self) {
+        ACTIVE_SEALED_READS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// How many encrypted reads at once may each use a second thread: half the
+/// cores (each pipelined read keeps about two busy).
+fn pipeline_slots() -> usize {
+    static SLOTS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SLOTS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)))
+}
+
 fn pump_plain(
     store: &dyn BlobStore,
     id: &BlobId,
@@ -296,14 +376,14 @@ fn pump_plain(
     let mut reader = store.open(id, from)?;
     let mut left = to - from;
     while left > 0 {
-        let mut buf = BytesMut::zeroed(READ_CHUNK.min(left as usize));
-        let n = reader.read(&mut buf)?;
+        let want = READ_CHUNK.min(left as usize);
+        let mut buf = READ_BUFFERS.take();
+        let n = reader.read(&mut buf[..want])?;
         if n == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("blob {id} is shorter than recorded")));
         }
-        buf.truncate(n);
         left -= n as u64;
-        if tx.blocking_send(Ok(buf.freeze())).is_err() {
+        if tx.blocking_send(Ok(READ_BUFFERS.share(buf, n))).is_err() {
             return Ok(false);
         }
     }
@@ -327,23 +407,26 @@ fn pump_sealed(
     let opener = StreamOpener::new(&d.key, params, ext.len)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     let (first, last) = segments_for_range(from, to);
-    // Read a run of segments with one read, open each in place, squeeze the
-    // tags out, and hand the run's plaintext on as one buffer: as few
-    // allocations and channel messages as the plaintext path.
+    // Runs of segments: each read with one read, opened in place with the
+    // tags squeezed out, and handed on as one buffer (as few allocations and
+    // channel messages as the plaintext path).
+    let runs = (first..=last).step_by(SEGMENTS_PER_READ as usize).map(|i| (i, (i + SEGMENTS_PER_READ - 1).min(last)));
+    let stored_len = |index: u64, run_end: u64| {
+        let run_plain = ((run_end + 1) * SEGMENT_SIZE).min(ext.len) - index * SEGMENT_SIZE;
+        run_plain + (run_end - index + 1) * TAG_SIZE
+    };
     let mut reader = store.open(id, segment_offset(first))?;
-    let mut index = first;
-    while index <= last {
-        let run_end = (index + SEGMENTS_PER_READ - 1).min(last);
-        let run_plain_end = ((run_end + 1) * SEGMENT_SIZE).min(ext.len);
-        let run_plain = run_plain_end - index * SEGMENT_SIZE;
-        let stored = run_plain + (run_end - index + 1) * TAG_SIZE;
-        let mut buf = vec![0u8; stored as usize];
-        reader.read_exact(&mut buf).map_err(|e| {
+    let mut read_run = move |index: u64, run_end: u64| -> io::Result<Vec<u8>> {
+        let mut buf = READ_BUFFERS.take();
+        reader.read_exact(&mut buf[..stored_len(index, run_end) as usize]).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("blob {id} segments {index}..={run_end} are truncated: {e}"),
             )
         })?;
+        Ok(buf)
+    };
+    let open_run = |index: u64, run_end: u64, mut buf: Vec<u8>| -> io::Result<Bytes> {
         let (mut read_at, mut write_at) = (0usize, 0usize);
         for i in index..=run_end {
             let seg_plain = (ext.len - i * SEGMENT_SIZE).min(SEGMENT_SIZE) as usize;
@@ -357,12 +440,41 @@ fn pump_sealed(
         }
         let run_start = index * SEGMENT_SIZE;
         let lo = from.saturating_sub(run_start) as usize;
-        let hi = (to - run_start).min(run_plain) as usize;
-        buf.truncate(write_at);
-        if tx.blocking_send(Ok(Bytes::from(buf).slice(lo..hi))).is_err() {
-            return Ok(false);
+        let hi = (to - run_start).min(write_at as u64) as usize;
+        Ok(READ_BUFFERS.share(buf, write_at).slice(lo..hi))
+    };
+    // Decrypting beside the read pays off only where cores would otherwise
+    // idle: with more encrypted reads in flight than cores, the others fill them.
+    let _reading = ActiveSealedReads::enter();
+    if last - first < PIPELINE_MIN_SEGMENTS || ActiveSealedReads::count() > pipeline_slots() {
+        for (index, run_end) in runs {
+            let plain = open_run(index, run_end, read_run(index, run_end)?)?;
+            if tx.blocking_send(Ok(plain)).is_err() {
+                return Ok(false);
+            }
         }
-        index = run_end + 1;
+        return Ok(true);
     }
-    Ok(true)
+    // Long reads on a machine with cores to spare: the next run is read on a
+    // second thread while this one is decrypted, so the cipher runs beside the
+    // disk and the network instead of between them.
+    std::thread::scope(|scope| {
+        let (run_tx, run_rx) = std::sync::mpsc::sync_channel::<io::Result<(u64, u64, Vec<u8>)>>(2);
+        scope.spawn(move || {
+            for (index, run_end) in runs {
+                let run = read_run(index, run_end).map(|buf| (index, run_end, buf));
+                let failed = run.is_err();
+                if run_tx.send(run).is_err() || failed {
+                    return; // the opener stopped (client gone, error) or this read failed
+                }
+            }
+        });
+        for run in run_rx {
+            let (index, run_end, buf) = run?;
+            if tx.blocking_send(Ok(open_run(index, run_end, buf)?)).is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
 }

@@ -123,7 +123,8 @@ fn plan_range(header: Option<&str>, size: u64, standard: bool) -> RangePlan {
 }
 
 pub async fn get_object(svc: &ObjectService, req: &mut Req<'_>, head: bool) -> Result<Response<RespBody>> {
-    let rec = svc.head_object(&req.caller, req.region(), req.bucket(), req.key()).await.map_err(|e| req.core_err(e))?;
+    let (bucket, rec) =
+        svc.locate_object(&req.caller, req.region(), req.bucket(), req.key()).await.map_err(|e| req.core_err(e))?;
     conditions(req, "").check(&rec, ["If-Match", "If-Unmodified-Since"]).map_err(|e| req.core_err(e))?;
     let standard = req.header("x-oss-range-behavior").is_some_and(|v| v.eq_ignore_ascii_case("standard"));
     let plan = plan_range(req.header("range"), rec.size, standard);
@@ -147,7 +148,7 @@ pub async fn get_object(svc: &ObjectService, req: &mut Req<'_>, head: bool) -> R
     if head || start == end {
         return Ok(b.body(full(bytes::Bytes::new())).expect("valid response"));
     }
-    let mut stream = svc.read_object(&req.caller, &rec, start, end).await.map_err(|e| req.core_err(e))?;
+    let mut stream = svc.read_object(&req.caller, &bucket, &rec, start, end).await.map_err(|e| req.core_err(e))?;
     // Read the first chunk before sending headers: a failure there (a
     // tampered first segment, a missing blob) becomes a clean 500 with no
     // plaintext; a later failure aborts the body (and is logged).
