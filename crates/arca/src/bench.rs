@@ -6,6 +6,11 @@
 //! MiB/s, p50/p99 latency, KMS calls per operation (from the KMS metering)
 //! and the server's peak RSS during the case (with `--server-pid`). Output: a
 //! table on the terminal and JSON for scripts.
+//!
+//! Each case's time is split into `--rounds` slices, and every round runs all
+//! encryption modes of a case back to back before the next round starts: the
+//! cases compared in a ratio share the machine's drift (disk write-back,
+//! other load) instead of one of them catching a slow spell alone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,9 +53,12 @@ pub struct BenchArgs {
     /// Encryption, set as the bucket default: none, AES256, SM4, KMS.
     #[arg(long, value_delimiter = ',', default_value = "none,AES256,SM4,KMS")]
     sse: Vec<String>,
-    /// Seconds per case.
+    /// Seconds per case (split over the rounds).
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
+    /// Rounds per case: the encryption modes of a case take turns this many times.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
     /// Server process id, to report its peak RSS per case.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -80,6 +88,40 @@ struct CaseResult {
     p99_ms: f64,
     kms_calls_per_op: Option<f64>,
     peak_rss_mib: Option<f64>,
+    /// Per-operation latencies (ms), sorted; kept to merge rounds.
+    #[serde(skip)]
+    latencies: Vec<f64>,
+    /// KMS calls counted during the case.
+    #[serde(skip)]
+    kms_calls: Option<u64>,
+}
+
+impl CaseResult {
+    /// One result for two rounds of the same case.
+    fn merge(self, other: CaseResult) -> CaseResult {
+        let mut latencies = [self.latencies, other.latencies].concat();
+        latencies.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let ops = self.ops + other.ops;
+        let seconds = self.seconds + other.seconds;
+        let kms_calls = self.kms_calls.zip(other.kms_calls).map(|(a, b)| a + b);
+        CaseResult {
+            ops,
+            errors: self.errors + other.errors,
+            seconds,
+            ops_per_sec: ops as f64 / seconds,
+            mib_per_sec: (ops * self.size) as f64 / seconds / (1 << 20) as f64,
+            p50_ms: percentile(&latencies, 0.50),
+            p99_ms: percentile(&latencies, 0.99),
+            kms_calls_per_op: kms_calls.filter(|_| ops > 0).map(|k| k as f64 / ops as f64),
+            peak_rss_mib: match (self.peak_rss_mib, other.peak_rss_mib) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+            latencies,
+            kms_calls,
+            ..self
+        }
+    }
 }
 
 fn parse_size(s: &str) -> anyhow::Result<u64> {
@@ -245,19 +287,41 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             setup_bucket(&oss, &bucket_of(sse), sse).await?;
         }
     }
-    // Encryption modes are the innermost loop: the cases compared in a ratio
-    // run back to back, under the same disk write-back and CPU conditions.
+    let slice = args.duration / f64::from(args.rounds);
     for &size in &sizes {
         let payload = Bytes::from((0..size).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect::<Vec<u8>>());
         for &conc in &args.concurrency {
             for workload in &args.workloads {
-                for sse in &sse_list {
-                    done += 1;
-                    eprint!("\r[{done}/{total}] {sse} {workload} {size} B x{conc} ...                ");
-                    let bucket = bucket_of(sse);
-                    let r = run_case(&args, &oss, &client, &bucket, sse, workload, payload.clone(), conc).await?;
-                    results.push(r);
+                let mut merged: Vec<Option<CaseResult>> = vec![None; sse_list.len()];
+                for round in 1..=args.rounds {
+                    for (m, sse) in sse_list.iter().enumerate() {
+                        eprint!(
+                            "\r[{}/{total}] {workload} {size} B x{conc}, round {round}/{}: {sse} ...                ",
+                            done + 1,
+                            args.rounds
+                        );
+                        let bucket = bucket_of(sse);
+                        let r = run_case(
+                            &args,
+                            &oss,
+                            &client,
+                            &bucket,
+                            sse,
+                            workload,
+                            payload.clone(),
+                            conc,
+                            slice,
+                            round == 1,
+                        )
+                        .await?;
+                        merged[m] = Some(match merged[m].take() {
+                            Some(prev) => prev.merge(r),
+                            None => r,
+                        });
+                    }
                 }
+                done += sse_list.len();
+                results.extend(merged.into_iter().flatten());
             }
         }
     }
@@ -279,15 +343,17 @@ async fn run_case(
     workload: &str,
     payload: Bytes,
     conc: usize,
+    duration: f64,
+    first_round: bool,
 ) -> anyhow::Result<CaseResult> {
     let size = payload.len() as u64;
     // GETs read objects written first, outside the measured window.
-    if workload != "put" && args.presigned_put.is_none() {
+    if first_round && workload != "put" && args.presigned_put.is_none() {
         for w in 0..conc {
             oss.send(Method::PUT, bucket, Some(&format!("get/{size}/{w}")), &[], &[], payload.clone()).await?;
         }
     }
-    if let Some(url) = &args.presigned_put {
+    if let (true, Some(url)) = (first_round, &args.presigned_put) {
         let req = Request::builder().method(Method::PUT).uri(url).body(Full::new(payload.clone()))?;
         oss.exchange(req).await?;
     }
@@ -357,7 +423,7 @@ async fn run_case(
             latencies
         }));
     }
-    tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
+    tokio::time::sleep(Duration::from_secs_f64(duration)).await;
     stop.store(true, Ordering::Relaxed);
     let mut latencies = Vec::new();
     for w in workers {
@@ -373,6 +439,7 @@ async fn run_case(
     };
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let ops = latencies.len() as u64;
+    let kms_calls = kms_before.zip(kms_after).map(|(a, b)| b.saturating_sub(a));
     Ok(CaseResult {
         sse: sse.to_owned(),
         workload: workload.to_owned(),
@@ -385,11 +452,10 @@ async fn run_case(
         mib_per_sec: (ops * size) as f64 / seconds / (1 << 20) as f64,
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
-        kms_calls_per_op: match (kms_before, kms_after) {
-            (Some(a), Some(b)) if ops > 0 => Some(b.saturating_sub(a) as f64 / ops as f64),
-            _ => None,
-        },
+        kms_calls_per_op: kms_calls.filter(|_| ops > 0).map(|k| k as f64 / ops as f64),
         peak_rss_mib: args.server_pid.map(|_| peak.load(Ordering::Relaxed) as f64 / 1024.0),
+        latencies,
+        kms_calls,
     })
 }
 
@@ -453,5 +519,35 @@ mod tests {
         assert_eq!(percentile(&v, 0.5), 51.0);
         assert_eq!(percentile(&v, 0.99), 99.0);
         assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn rounds_merge_into_one_case() {
+        let round = |ops: u64, seconds: f64, kms: u64, rss: f64| CaseResult {
+            sse: "KMS".into(),
+            workload: "put".into(),
+            size: 1 << 20,
+            concurrency: 1,
+            ops,
+            errors: 1,
+            seconds,
+            ops_per_sec: ops as f64 / seconds,
+            mib_per_sec: ops as f64 / seconds,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            kms_calls_per_op: Some(kms as f64 / ops as f64),
+            peak_rss_mib: Some(rss),
+            latencies: (1..=ops).map(|i| i as f64).collect(),
+            kms_calls: Some(kms),
+        };
+        let m = round(10, 1.0, 10, 30.0).merge(round(30, 2.0, 31, 20.0));
+        assert_eq!((m.ops, m.errors, m.seconds), (40, 2, 3.0));
+        assert!((m.ops_per_sec - 40.0 / 3.0).abs() < 1e-9);
+        assert!((m.mib_per_sec - 40.0 / 3.0).abs() < 1e-9);
+        assert_eq!(m.kms_calls_per_op, Some(41.0 / 40.0));
+        assert_eq!(m.peak_rss_mib, Some(30.0));
+        assert_eq!(m.latencies.len(), 40);
+        assert_eq!(m.p50_ms, percentile(&m.latencies, 0.5));
+        assert!(m.latencies.windows(2).all(|w| w[0] <= w[1]));
     }
 }
