@@ -32,7 +32,7 @@ const READ_CHUNK: usize = 256 * 1024;
 const SEGMENTS_PER_READ: u64 = 4;
 /// Encrypted reads at least this many segments long read and decrypt on
 /// two threads.
-const PIPELINE_MIN_SEGMENTS: u64 = 8;
+const PIPELINE_MIN_SEGMENTS: u64 = 32;
 /// Typical sealed output per pushed chunk.
 const CHANNEL_CHUNK_HINT: usize = 256 * 1024;
 
@@ -309,6 +309,14 @@ impl ReadBuffers {
         reused.unwrap_or_else(|| vec![0; BUFFER_SIZE])
     }
 
+    /// Returns a buffer for reuse (unless the pool is full).
+    fn give(&'static self, buf: Vec<u8>) {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        if free.len() < POOLED_BUFFERS && buf.len() == BUFFER_SIZE {
+            free.push(buf);
+        }
+    }
+
     /// The first `len` bytes of `buf` as `Bytes`; `buf` returns to the pool
     /// once they are dropped.
     fn share(&'static self, buf: Vec<u8>, len: usize) -> Bytes {
@@ -330,10 +338,7 @@ impl AsRef<[u8]> for Recycled {
 
 impl Drop for Recycled {
     fn drop(&mut self) {
-        let mut free = self.pool.free.lock().unwrap_or_else(|p| p.into_inner());
-        if free.len() < POOLED_BUFFERS {
-            free.push(std::mem::take(&mut self.buf));
-        }
+        self.pool.give(std::mem::take(&mut self.buf));
     }
 }
 
@@ -426,22 +431,24 @@ fn pump_sealed(
         })?;
         Ok(buf)
     };
-    let open_run = |index: u64, run_end: u64, mut buf: Vec<u8>| -> io::Result<Bytes> {
+    // Each segment is opened from the read buffer straight into its place in
+    // a second buffer: the plaintext ends up contiguous without a copy.
+    let open_run = |index: u64, run_end: u64, sealed: Vec<u8>| -> io::Result<Bytes> {
+        let mut plain = READ_BUFFERS.take();
         let (mut read_at, mut write_at) = (0usize, 0usize);
         for i in index..=run_end {
-            let seg_plain = (ext.len - i * SEGMENT_SIZE).min(SEGMENT_SIZE) as usize;
-            let seg = &mut buf[read_at..read_at + seg_plain + TAG_SIZE as usize];
-            let n = opener.open_in_place(i, seg).map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("blob {id} segment {i} failed authentication"))
-            })?;
-            buf.copy_within(read_at..read_at + n, write_at);
-            read_at += seg_plain + TAG_SIZE as usize;
-            write_at += n;
+            let seg_stored = (ext.len - i * SEGMENT_SIZE).min(SEGMENT_SIZE) as usize + TAG_SIZE as usize;
+            write_at +=
+                opener.open_into(i, &sealed[read_at..read_at + seg_stored], &mut plain[write_at..]).map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("blob {id} segment {i} failed authentication"))
+                })?;
+            read_at += seg_stored;
         }
+        READ_BUFFERS.give(sealed);
         let run_start = index * SEGMENT_SIZE;
         let lo = from.saturating_sub(run_start) as usize;
         let hi = (to - run_start).min(write_at as u64) as usize;
-        Ok(READ_BUFFERS.share(buf, write_at).slice(lo..hi))
+        Ok(READ_BUFFERS.share(plain, write_at).slice(lo..hi))
     };
     // Decrypting beside the read pays off only where cores would otherwise
     // idle: with more encrypted reads in flight than cores, the others fill them.

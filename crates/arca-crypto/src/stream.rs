@@ -2,6 +2,7 @@
 
 use aes_gcm::aead::array::Array;
 use aes_gcm::aead::consts::U12;
+use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::{AeadInOut, AesGcm, KeyInit};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::hkdf;
@@ -123,6 +124,27 @@ impl SegmentCipher {
             }
         }
         Ok(tagless)
+    }
+
+    /// Decrypts `sealed` (ciphertext ‖ tag) into `out[..n]` and returns `n`.
+    /// On failure `out` may hold unauthenticated bytes: never use it then.
+    fn open_into(&self, nonce: [u8; 12], aad: &[u8], sealed: &[u8], out: &mut [u8]) -> Result<usize, CryptoError> {
+        let n = sealed.len().checked_sub(TAG_SIZE as usize).ok_or(CryptoError::Authentication)?;
+        let (msg, tag) = sealed.split_at(n);
+        let out = out.get_mut(..n).ok_or(CryptoError::Malformed("output shorter than the segment"))?;
+        match self {
+            SegmentCipher::Aes(k) => {
+                k.open_separate_gather(Nonce::assume_unique_for_key(nonce), Aad::from(aad), msg, tag, out)
+                    .map_err(|_| CryptoError::Authentication)?;
+            }
+            SegmentCipher::Sm4(c) => {
+                let tag = Array::try_from(tag).map_err(|_| CryptoError::Authentication)?;
+                let buf = InOutBuf::new(msg, out).map_err(|_| CryptoError::Malformed("buffer lengths"))?;
+                c.decrypt_inout_detached(&Array::from(nonce), aad, buf, &tag)
+                    .map_err(|_| CryptoError::Authentication)?;
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -251,6 +273,19 @@ impl StreamOpener {
         }
         let i = index as u32;
         self.cipher.open(self.params.nonce(i), &self.params.aad(i, index == self.last_index), buf)
+    }
+
+    /// Opens segment `index` from its stored bytes `sealed` (ciphertext ‖
+    /// tag) into the front of `out` and returns the plaintext length. Saves
+    /// the copy an in-place open needs when the plaintext must end up
+    /// elsewhere (contiguous, without the tags). On an error `out` may hold
+    /// unauthenticated bytes and must not be used.
+    pub fn open_into(&self, index: u64, sealed: &[u8], out: &mut [u8]) -> Result<usize, CryptoError> {
+        if index > self.last_index {
+            return Err(CryptoError::Malformed("segment index past the end"));
+        }
+        let i = index as u32;
+        self.cipher.open_into(self.params.nonce(i), &self.params.aad(i, index == self.last_index), sealed, out)
     }
 
     /// Index of the final segment.

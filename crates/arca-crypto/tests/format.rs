@@ -31,6 +31,22 @@ fn open_all(key: &DataKey, p: StreamParams, plain_len: u64, stored: &[u8]) -> Re
     Ok(out)
 }
 
+/// The same with `open_into`: every segment's plaintext lands contiguously in
+/// one output buffer, without the tags.
+fn open_all_into(key: &DataKey, p: StreamParams, plain_len: u64, stored: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let o = StreamOpener::new(key, p, plain_len)?;
+    let mut out = vec![0u8; plain_len as usize + S];
+    let mut at = 0;
+    for (i, seg) in stored.chunks(S + T).enumerate() {
+        at += o.open_into(i as u64, seg, &mut out[at..])?;
+    }
+    if at as u64 != plain_len {
+        return Err(CryptoError::Malformed("size"));
+    }
+    out.truncate(at);
+    Ok(out)
+}
+
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
@@ -49,6 +65,7 @@ fn round_trip_at_boundaries() {
             let stored = seal_all(&key, p, &data, 4000);
             assert_eq!(stored.len() as u64, encrypted_size(n as u64));
             assert_eq!(open_all(&key, p, n as u64, &stored).unwrap(), data, "{suite:?} {n}");
+            assert_eq!(open_all_into(&key, p, n as u64, &stored).unwrap(), data, "into: {suite:?} {n}");
         }
     }
 }
@@ -116,6 +133,21 @@ proptest! {
         let i = pos.index(stored.len());
         stored[i] ^= 1 << bit;
         prop_assert!(open_all(&key, p, len as u64, &stored).is_err());
+        prop_assert!(open_all_into(&key, p, len as u64, &stored).is_err());
+    }
+
+    #[test]
+    fn open_into_refuses_flips_and_short_outputs(len in 1usize..(2 * S + 10), pos in any::<prop::sample::Index>()) {
+        let key = DataKey::generate(Suite::Sm4Gcm);
+        let p = StreamParams::random(Suite::Sm4Gcm, 1);
+        let mut stored = seal_all(&key, p, &pattern(len), 1 << 14);
+        let o = StreamOpener::new(&key, p, len as u64).unwrap();
+        let first = &stored[..stored.len().min(S + T)];
+        let mut short = vec![0u8; first.len() - T - 1];
+        prop_assert!(o.open_into(0, first, &mut short).is_err());
+        let i = pos.index(stored.len());
+        stored[i] ^= 0x10;
+        prop_assert!(open_all_into(&key, p, len as u64, &stored).is_err());
     }
 
     #[test]
