@@ -21,6 +21,7 @@ def test_bench_produces_a_well_formed_report(server, tmp_path):
             "--workloads", "put,get,mixed",
             "--sse", "none,KMS",
             "--duration", "0.5",
+            "--rounds", "2",
             "--server-pid", str(server.pid),
             "--json", str(out),
         ],
@@ -37,3 +38,7 @@ def test_bench_produces_a_well_formed_report(server, tmp_path):
         expected_kms = 0.0 if r["sse"] == "none" else 1.0
         # One GenerateDataKey per PUT, one Decrypt per GET under KMS; none without.
         assert abs(r["kms_calls_per_op"] - expected_kms) < 0.05, r
+        assert r["server_cpu_ms_per_op"] >= 0, r
+    # The server's CPU time is read from /proc (10 ms ticks): over all cases it
+    # cannot be zero.
+    assert sum(r["server_cpu_ms_per_op"] * r["ops"] for r in results) > 0

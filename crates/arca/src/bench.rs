@@ -4,7 +4,9 @@
 //! For every combination of encryption (via bucket default rules), object
 //! size, concurrency and workload it runs for a fixed time and reports ops/s,
 //! MiB/s, p50/p99 latency, KMS calls per operation (from the KMS metering)
-//! and the server's peak RSS during the case (with `--server-pid`). Output: a
+//! and, with `--server-pid`, the server's peak RSS and CPU time per
+//! operation during the case (the CPU time shows what encryption costs the
+//! server even when the machine, shared with the load generator, is saturated). Output: a
 //! table on the terminal and JSON for scripts.
 //!
 //! Each case's time is split into `--rounds` slices, and every round runs all
@@ -88,6 +90,11 @@ struct CaseResult {
     p99_ms: f64,
     kms_calls_per_op: Option<f64>,
     peak_rss_mib: Option<f64>,
+    /// Server CPU time (user + system, all threads) per operation.
+    server_cpu_ms_per_op: Option<f64>,
+    /// Server CPU time during the case.
+    #[serde(skip)]
+    server_cpu_ms: Option<f64>,
     /// Per-operation latencies (ms), sorted; kept to merge rounds.
     #[serde(skip)]
     latencies: Vec<f64>,
@@ -104,6 +111,7 @@ impl CaseResult {
         let ops = self.ops + other.ops;
         let seconds = self.seconds + other.seconds;
         let kms_calls = self.kms_calls.zip(other.kms_calls).map(|(a, b)| a + b);
+        let server_cpu_ms = self.server_cpu_ms.zip(other.server_cpu_ms).map(|(a, b)| a + b);
         CaseResult {
             ops,
             errors: self.errors + other.errors,
@@ -117,6 +125,8 @@ impl CaseResult {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             },
+            server_cpu_ms_per_op: server_cpu_ms.filter(|_| ops > 0).map(|c| c / ops as f64),
+            server_cpu_ms,
             latencies,
             kms_calls,
             ..self
@@ -207,6 +217,17 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU time (user + system, all threads) a process has used, in ms.
+fn cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesized command name: state is the first, utime
+    // and stime the 12th and 13th (proc(5)), in USER_HZ ticks (100 on Linux).
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 * 10.0)
 }
 
 /// Total KMS calls of the account, from the KMS metering (Arca extension action).
@@ -375,6 +396,7 @@ async fn run_case(
             }
         })
     });
+    let cpu_before = args.server_pid.and_then(cpu_ms);
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..conc {
@@ -430,6 +452,7 @@ async fn run_case(
         latencies.extend(w.await?);
     }
     let seconds = started.elapsed().as_secs_f64();
+    let server_cpu_ms = cpu_before.zip(args.server_pid.and_then(cpu_ms)).map(|(a, b)| b - a);
     if let Some(s) = sampler {
         let _ = s.await;
     }
@@ -454,6 +477,8 @@ async fn run_case(
         p99_ms: percentile(&latencies, 0.99),
         kms_calls_per_op: kms_calls.filter(|_| ops > 0).map(|k| k as f64 / ops as f64),
         peak_rss_mib: args.server_pid.map(|_| peak.load(Ordering::Relaxed) as f64 / 1024.0),
+        server_cpu_ms_per_op: server_cpu_ms.filter(|_| ops > 0).map(|c| c / ops as f64),
+        server_cpu_ms,
         latencies,
         kms_calls,
     })
@@ -470,7 +495,7 @@ fn vs_plain(results: &[CaseResult], r: &CaseResult) -> Option<f64> {
 
 fn print_table(results: &[CaseResult]) {
     println!(
-        "{:<7} {:<6} {:>9} {:>4} {:>8} {:>10} {:>10} {:>7} {:>9} {:>9} {:>8} {:>9} {:>6}",
+        "{:<7} {:<6} {:>9} {:>4} {:>8} {:>10} {:>10} {:>7} {:>9} {:>9} {:>8} {:>9} {:>10} {:>6}",
         "sse",
         "load",
         "size",
@@ -483,11 +508,12 @@ fn print_table(results: &[CaseResult]) {
         "p99 ms",
         "kms/op",
         "rss MiB",
+        "cpu ms/op",
         "errors"
     );
     for r in results {
         println!(
-            "{:<7} {:<6} {:>9} {:>4} {:>8} {:>10.1} {:>10.1} {:>7} {:>9.2} {:>9.2} {:>8} {:>9} {:>6}",
+            "{:<7} {:<6} {:>9} {:>4} {:>8} {:>10.1} {:>10.1} {:>7} {:>9.2} {:>9.2} {:>8} {:>9} {:>10} {:>6}",
             r.sse,
             r.workload,
             r.size,
@@ -500,6 +526,7 @@ fn print_table(results: &[CaseResult]) {
             r.p99_ms,
             r.kms_calls_per_op.map_or("-".into(), |k| format!("{k:.2}")),
             r.peak_rss_mib.map_or("-".into(), |m| format!("{m:.1}")),
+            r.server_cpu_ms_per_op.map_or("-".into(), |c| format!("{c:.2}")),
             r.errors,
         );
     }
@@ -537,6 +564,8 @@ mod tests {
             p99_ms: 0.0,
             kms_calls_per_op: Some(kms as f64 / ops as f64),
             peak_rss_mib: Some(rss),
+            server_cpu_ms_per_op: Some(100.0 / ops as f64),
+            server_cpu_ms: Some(100.0),
             latencies: (1..=ops).map(|i| i as f64).collect(),
             kms_calls: Some(kms),
         };
@@ -546,6 +575,7 @@ mod tests {
         assert!((m.mib_per_sec - 40.0 / 3.0).abs() < 1e-9);
         assert_eq!(m.kms_calls_per_op, Some(41.0 / 40.0));
         assert_eq!(m.peak_rss_mib, Some(30.0));
+        assert_eq!(m.server_cpu_ms_per_op, Some(200.0 / 40.0));
         assert_eq!(m.latencies.len(), 40);
         assert_eq!(m.p50_ms, percentile(&m.latencies, 0.5));
         assert!(m.latencies.windows(2).all(|w| w[0] <= w[1]));
