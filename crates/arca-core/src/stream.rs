@@ -1,10 +1,12 @@
 //! Moving object bytes between a client stream and blobs in one pass.
 //!
 //! Writes: the async side pulls the client body and hands chunks through a
-//! small bounded channel to one blocking task that hashes (MD5 + CRC-64) and
-//! writes them, so a slow disk slows the client and memory stays at a few
-//! chunks whatever the object size. Reads: one blocking task reads blob
-//! extents in order and feeds a bounded channel that becomes the response body.
+//! small bounded channel to one blocking task that hashes (CRC-64, and MD5
+//! itself or, for large bodies, on a thread of its own), seals and writes
+//! them, so a slow disk slows the client and memory stays at a few chunks
+//! whatever the object size. Reads: one blocking task reads blob extents in
+//! order (for long encrypted reads, with a second thread reading ahead) and
+//! feeds a bounded channel that becomes the response body.
 
 use std::io::{self, Read};
 use std::pin::Pin;
@@ -412,8 +414,8 @@ fn pump_sealed(
     let opener = StreamOpener::new(&d.key, params, ext.len)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     let (first, last) = segments_for_range(from, to);
-    // Runs of segments: each read with one read, opened in place with the
-    // tags squeezed out, and handed on as one buffer (as few allocations and
+    // Runs of segments: each read with one read, opened into one contiguous
+    // plaintext buffer without the tags, and handed on as one message (as few
     // channel messages as the plaintext path).
     let runs = (first..=last).step_by(SEGMENTS_PER_READ as usize).map(|i| (i, (i + SEGMENTS_PER_READ - 1).min(last)));
     let stored_len = |index: u64, run_end: u64| {
@@ -451,7 +453,8 @@ fn pump_sealed(
         Ok(READ_BUFFERS.share(plain, write_at).slice(lo..hi))
     };
     // Decrypting beside the read pays off only where cores would otherwise
-    // idle: with more encrypted reads in flight than cores, the others fill them.
+    // idle: with more encrypted reads in flight than `pipeline_slots`, the
+    // others already keep the cores busy.
     let _reading = ActiveSealedReads::enter();
     if last - first < PIPELINE_MIN_SEGMENTS || ActiveSealedReads::count() > pipeline_slots() {
         for (index, run_end) in runs {
